@@ -1,0 +1,106 @@
+//! The `plugboard` command line: `crd` prints the CustomResourceDefinitions, `run` starts the
+//! operator.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::crd;
+
+/// plugboard: connect your SaaS product's tenants to their accounts in external apps,
+/// declaratively, on Kubernetes.
+#[derive(Parser, Debug)]
+#[command(name = "plugboard", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as multi-document YAML (for `kubectl apply -f -`).
+    Crd(CrdArgs),
+    /// Run the operator against the cluster of the current kubeconfig, or in-cluster.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CrdArgs {
+    /// Write one file per CRD into this directory instead of printing to standard output.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Address of the HTTP server for /healthz, /readyz and the connect endpoints.
+    #[arg(long, env = "PLUGBOARD_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "PLUGBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter in tracing's EnvFilter syntax (for example `info` or
+    /// `plugboard=debug,kube=info`).
+    #[arg(long, env = "PLUGBOARD_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Only watch this namespace (all namespaces when unset). ClusterConnectors are always
+    /// watched cluster-wide.
+    #[arg(long, env = "PLUGBOARD_NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Errors the command line reports as its one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot render the CRDs: {0}")]
+    Render(#[from] serde_yaml::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Operator(#[from] crate::operator::OperatorError),
+}
+
+/// `plugboard crd`.
+pub fn crd(args: &CrdArgs) -> Result<(), CliError> {
+    let Some(dir) = &args.dir else {
+        use std::io::Write as _;
+        let yaml = crd::all_yaml()?;
+        return match std::io::stdout().lock().write_all(yaml.as_bytes()) {
+            // `plugboard crd | head` closing the pipe early is not a failure.
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Write {
+                path: PathBuf::from("standard output"),
+                source: err,
+            }),
+            _ => Ok(()),
+        };
+    };
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    for definition in crd::all() {
+        let path = dir.join(crd::file_name(&definition));
+        std::fs::write(&path, crd::to_yaml(&definition)?)
+            .map_err(|source| CliError::Write { path, source })?;
+    }
+    Ok(())
+}
+
+/// `plugboard run`.
+pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    crate::operator::run(args).await?;
+    Ok(())
+}

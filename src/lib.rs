@@ -1,0 +1,11 @@
+//! plugboard: a Kubernetes operator that connects a SaaS product's tenants to their accounts
+//! in external apps, declaratively.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod controller;
+pub mod crd;
+pub mod operator;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,139 @@
+//! `plugboard run`: connect to the cluster, check it is usable, then serve and reconcile
+//! until told to stop.
+
+use std::time::Duration;
+
+use kube::api::ListParams;
+use kube::{Api, Client, Config};
+
+use crate::api::Connection;
+use crate::cli::RunArgs;
+use crate::{telemetry, web};
+
+/// How long to wait for the API server at start. Long enough for a slow control plane, short
+/// enough that a wrong kubeconfig fails fast instead of hanging a terminal or a rollout.
+const STARTUP_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the operator could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("{0}")]
+    Logging(String),
+    #[error("no Kubernetes configuration found ({0}); set KUBECONFIG or run inside a cluster")]
+    NoConfig(String),
+    #[error("cannot reach the Kubernetes API server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "the plugboard CRDs are not installed in the cluster at {url}; install them with `plugboard crd | kubectl apply --server-side -f -`"
+    )]
+    CrdsMissing { url: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
+    let logging =
+        telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
+    let config = Config::infer()
+        .await
+        .map_err(|err| OperatorError::NoConfig(one_line(&err)))?;
+    let url = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|err| OperatorError::Unreachable {
+        url: url.clone(),
+        reason: one_line(&err),
+    })?;
+    // Logging starts after the probe: until then a failure is the one line the caller prints,
+    // not that line plus the client library's own error log of the same failure.
+    probe(&client, &url).await?;
+    telemetry::init(logging);
+
+    let readiness = web::Readiness::default();
+    let shutdown = shutdown_signal();
+    let server = web::serve(
+        args.listen,
+        web::router(readiness.clone()),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|source| OperatorError::Listen {
+        addr: args.listen,
+        source,
+    })?;
+    tracing::info!(listen = %args.listen, cluster = %url, "plugboard started");
+    readiness.set_ready();
+    let (served, ()) = tokio::join!(
+        server,
+        crate::controller::run(client, args.namespace, shutdown)
+    );
+    if let Err(err) = served {
+        tracing::error!(error = %err, "HTTP server stopped");
+    }
+    tracing::info!("plugboard stopped");
+    Ok(())
+}
+
+/// Checks that the API server answers and serves the plugboard kinds, so a wrong context or
+/// missing CRDs are one clear line at start instead of endless watch errors.
+async fn probe(client: &Client, url: &str) -> Result<(), OperatorError> {
+    let unreachable = |reason: String| OperatorError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
+    let version = tokio::time::timeout(STARTUP_PROBE_TIMEOUT, client.apiserver_version())
+        .await
+        .map_err(|_| unreachable(format!("no answer within {STARTUP_PROBE_TIMEOUT:?}")))?;
+    version.map_err(|err| unreachable(one_line(&err)))?;
+    let connections: Api<Connection> = Api::all(client.clone());
+    match connections
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(OperatorError::CrdsMissing {
+            url: url.to_owned(),
+        }),
+        Err(err) => Err(unreachable(one_line(&err))),
+    }
+}
+
+/// An error and its causes on one line, for the one-line exit message.
+fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        // Many errors repeat their source in their own message; say each thing once.
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// Resolves on SIGTERM (a pod being stopped) or Ctrl-C. Cloneable so that the HTTP server and
+/// every controller stop on the same signal.
+fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
+    use futures::FutureExt;
+    async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler only fails outside a tokio runtime");
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    .boxed()
+    .shared()
+}
