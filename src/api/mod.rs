@@ -2,6 +2,10 @@
 //! share. These types are the user-facing contract: every doc comment on a field becomes the
 //! description `kubectl explain` prints, so they are written for the person writing YAML.
 
+// Several `printcolumn(type_ = "string", ...)` entries in one `#[kube]` attribute are how
+// kube-derive declares columns, not a mistake.
+#![allow(clippy::duplicated_attributes)]
+
 mod auth;
 mod cluster_connector;
 mod common;
