@@ -7,5 +7,8 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod operator;
+pub mod provider;
+pub mod schemas;
 pub mod telemetry;
+pub mod templates;
 pub mod web;

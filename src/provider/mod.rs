@@ -1,0 +1,4 @@
+//! Calls to the providers' APIs: the HTTP client every auth method and test uses, and the
+//! guard that decides which hosts it may reach.
+
+pub mod hosts;
