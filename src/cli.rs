@@ -48,6 +48,12 @@ pub struct RunArgs {
     /// watched cluster-wide.
     #[arg(long, env = "PLUGBOARD_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Let provider URLs reach loopback, link-local and private addresses. Off by default:
+    /// connector templates put user input into URLs, and this guard keeps them away from the
+    /// cloud metadata service and in-cluster services. Turn it on only for tests or a
+    /// provider that really lives on a private network.
+    #[arg(long, env = "PLUGBOARD_ALLOW_PRIVATE_NETWORKS")]
+    pub allow_private_networks: bool,
 }
 
 /// How log lines are written.

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod error;
 pub mod operator;
 pub mod provider;
 pub mod schemas;

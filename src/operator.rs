@@ -67,7 +67,14 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     readiness.set_ready();
     let (served, ()) = tokio::join!(
         server,
-        crate::controller::run(client, args.namespace, shutdown)
+        crate::controller::run(
+            client,
+            crate::controller::Settings {
+                namespace: args.namespace,
+                allow_private_networks: args.allow_private_networks,
+            },
+            shutdown
+        )
     );
     if let Err(err) = served {
         tracing::error!(error = %err, "HTTP server stopped");

@@ -1,87 +1,215 @@
-//! The controllers: one per kind, each a kube-runtime `Controller`.
-//!
-//! The Connection pipeline (dereference → validate → credentials → store → test → status)
-//! lives in the submodules as it is built; until then every controller observes and logs.
+//! The controllers. The Connection controller runs the reconcile pipeline; the other kinds
+//! are watched for what they change in Connections (their own status comes with later work).
+
+pub mod conditions;
+pub mod connection;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
-use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::api::{ClusterConnector, Connection, Connector, Tenant};
+use crate::api::{ClusterConnector, Connection, Connector, ConnectorKind, Tenant};
+use crate::templates::Templates;
+
+/// The field manager of every write the controller makes.
+pub const FIELD_MANAGER: &str = "plugboard";
+/// The label on every object plugboard creates; the operator caches only Secrets with it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "plugboard";
+
+/// Operator settings a reconcile needs.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Namespace to watch; all when unset.
+    pub namespace: Option<String>,
+    /// Let provider URLs reach loopback and private addresses (for tests and in-cluster fakes).
+    pub allow_private_networks: bool,
+}
 
 /// What every reconcile can reach.
 pub struct Context {
     pub client: Client,
+    pub config: Settings,
+    pub http: reqwest::Client,
+    pub templates: Templates,
+    pub recorder: Recorder,
+    pub connectors: Store<Connector>,
+    pub cluster_connectors: Store<ClusterConnector>,
+    pub tenants: Store<Tenant>,
+    /// Only the Secrets plugboard manages (label selector), never every Secret.
+    pub secrets: Store<Secret>,
 }
 
-/// Runs the four controllers until `shutdown` resolves.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A reflector whose store the reconcile reads and whose events trigger Connections.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>>,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream =
+        reflector::reflector(writer, watcher(api, config).default_backoff()).applied_objects();
+    (reader, stream)
+}
+
+/// Runs the controllers until `shutdown` resolves.
 pub async fn run(
     client: Client,
-    namespace: Option<String>,
-    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let ns = settings.namespace.clone();
+    let managed =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let (connectors, connector_events) = reflect(
+        scoped::<Connector>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    );
+    let (cluster_connectors, cluster_connector_events) = reflect(
+        Api::<ClusterConnector>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let (tenants, tenant_events) = reflect(
+        scoped::<Tenant>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    );
+    let (secrets, secret_events) = reflect(scoped::<Secret>(&client, ns.as_deref()), managed);
+    // Referenced Secrets (inputFrom, fieldsFrom) are the user's and unlabelled: watch only
+    // their metadata, keep none of it, and map each change to the Connections naming it.
+    let secret_metadata: Api<kube::core::PartialObjectMeta<Secret>> = match ns.as_deref() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let referenced_secrets = watcher(secret_metadata, watcher::Config::default())
+        .default_backoff()
+        .applied_objects();
+
     let ctx = Arc::new(Context {
         client: client.clone(),
+        http: crate::provider::http::client(settings.allow_private_networks),
+        templates: Templates::default(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "plugboard".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+        connectors: connectors.clone(),
+        cluster_connectors: cluster_connectors.clone(),
+        tenants: tenants.clone(),
+        secrets: secrets.clone(),
+        config: settings,
     });
-    let scoped = |client: Client| -> (Api<Connection>, Api<Connector>, Api<Tenant>) {
-        match &namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client, ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client),
-            ),
-        }
-    };
-    let (connections, connectors, tenants) = scoped(client.clone());
-    let cluster_connectors: Api<ClusterConnector> = Api::all(client);
-    tokio::join!(
-        observe(connections, ctx.clone(), shutdown.clone()),
-        observe(connectors, ctx.clone(), shutdown.clone()),
-        observe(tenants, ctx.clone(), shutdown.clone()),
-        observe(cluster_connectors, ctx, shutdown),
-    );
-}
 
-/// A controller whose reconcile only logs what it saw.
-async fn observe<K>(
-    api: Api<K>,
-    ctx: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
-    K: 'static,
-{
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(
+        scoped::<Connection>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    );
+    let conns = controller.store();
+    let (c1, c2, c3, c4) = (conns.clone(), conns.clone(), conns.clone(), conns.clone());
+    let controller = controller
+        .owns_stream(secret_events)
+        .watches_stream(connector_events, move |c: Connector| {
+            let (ns, name) = (c.namespace(), c.name_any());
+            connection::referencing(&c1, |conn| {
+                conn.connector_kind() == ConnectorKind::Connector
+                    && conn.namespace() == ns
+                    && conn.spec.connector_ref.name == name
+            })
+        })
+        .watches_stream(cluster_connector_events, move |c: ClusterConnector| {
+            let name = c.name_any();
+            connection::referencing(&c2, |conn| {
+                conn.connector_kind() == ConnectorKind::ClusterConnector
+                    && conn.spec.connector_ref.name == name
+            })
+        })
+        .watches_stream(tenant_events, move |t: Tenant| {
+            let (ns, name) = (t.namespace(), t.name_any());
+            connection::referencing(&c3, |conn| {
+                conn.namespace() == ns && conn.spec.tenant_ref.name == name
+            })
+        })
+        .watches_stream(referenced_secrets, move |s| {
+            let (ns, name) = (s.namespace(), s.name_any());
+            let tenants = tenants.clone();
+            connection::referencing(&c4, |conn| {
+                conn.namespace() == ns
+                    && (conn
+                        .spec
+                        .input_from
+                        .iter()
+                        .any(|f| f.secret_key_ref.name == name)
+                        || tenant_reads_secret(&tenants, conn, &name))
+            })
+        });
+
+    // Reconciling before the caches are filled would report connectors and tenants as
+    // missing for a moment after every start.
+    let (a, b, c, d) = future::join4(
+        connectors.wait_until_ready(),
+        cluster_connectors.wait_until_ready(),
+        ctx.tenants.wait_until_ready(),
+        secrets.wait_until_ready(),
+    )
+    .await;
+    if [a.is_err(), b.is_err(), c.is_err(), d.is_err()]
+        .iter()
+        .any(|e| *e)
+    {
+        tracing::error!("a watch cache stopped before it was filled");
+        return;
+    }
+    controller
         .graceful_shutdown_on(shutdown)
-        .run(log_only::<K>, on_error::<K>, ctx)
-        .for_each(|_| async {})
+        .run(connection::reconcile, connection::error_policy, ctx)
+        .for_each(|result| {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "reconcile queue");
+            }
+            future::ready(())
+        })
         .await;
 }
 
-async fn log_only<K: Resource<DynamicType = ()>>(
-    object: Arc<K>,
-    _ctx: Arc<Context>,
-) -> Result<Action, std::convert::Infallible> {
-    tracing::info!(
-        kind = %K::kind(&()),
-        namespace = object.namespace().as_deref().unwrap_or(""),
-        name = %object.name_any(),
-        generation = object.meta().generation,
-        "observed"
-    );
-    Ok(Action::await_change())
-}
-
-fn on_error<K>(_object: Arc<K>, _error: &std::convert::Infallible, _ctx: Arc<Context>) -> Action {
-    Action::requeue(Duration::from_secs(60))
+fn tenant_reads_secret(tenants: &Store<Tenant>, conn: &Connection, secret: &str) -> bool {
+    let Some(ns) = conn.namespace() else {
+        return false;
+    };
+    tenants
+        .get(&ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns))
+        .is_some_and(|t| {
+            t.spec
+                .fields_from
+                .iter()
+                .any(|f| f.secret_key_ref.name == secret)
+        })
 }

@@ -2,3 +2,4 @@
 //! guard that decides which hosts it may reach.
 
 pub mod hosts;
+pub mod http;

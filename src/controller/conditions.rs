@@ -1,0 +1,112 @@
+//! `metav1.Condition` bookkeeping shared by every kind's status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// The condition types plugboard writes.
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const AUTHORIZED: &str = "Authorized";
+pub const TESTED: &str = "Tested";
+
+/// A condition as the reconcile wants it, before timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Desired {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Builds the condition list from `desired`, keeping each existing condition's
+/// `lastTransitionTime` when its status did not change, so an unchanged state produces an
+/// identical list and therefore no write.
+pub fn merge(
+    existing: &[Condition],
+    desired: &[Desired],
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    desired
+        .iter()
+        .map(|want| {
+            let status = if want.status { "True" } else { "False" };
+            let previous = existing.iter().find(|c| c.type_ == want.type_);
+            let last_transition_time = match previous {
+                Some(prev) if prev.status == status => prev.last_transition_time.clone(),
+                _ => now.clone(),
+            };
+            Condition {
+                type_: want.type_.to_owned(),
+                status: status.to_owned(),
+                reason: want.reason.clone(),
+                message: want.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// The status of one condition type, if present.
+pub fn is_true(conditions: &[Condition], type_: &str) -> Option<bool> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn an_unchanged_status_keeps_its_transition_time() {
+        let then = time("2026-01-01T00:00:00Z");
+        let now = time("2026-01-02T00:00:00Z");
+        let want = [Desired::new(READY, true, "Connected", "ok")];
+        let first = merge(&[], &want, Some(1), &then);
+        let second = merge(&first, &want, Some(1), &now);
+        assert_eq!(first, second, "same state, same list: no write");
+    }
+
+    #[test]
+    fn a_flip_takes_the_new_time() {
+        let then = time("2026-01-01T00:00:00Z");
+        let now = time("2026-01-02T00:00:00Z");
+        let first = merge(
+            &[],
+            &[Desired::new(READY, true, "Connected", "ok")],
+            Some(1),
+            &then,
+        );
+        let second = merge(
+            &first,
+            &[Desired::new(READY, false, "TestFailed", "401")],
+            Some(1),
+            &now,
+        );
+        assert_eq!(second[0].last_transition_time, now);
+        assert_eq!(second[0].status, "False");
+    }
+}

@@ -1,0 +1,203 @@
+//! Step 1: find everything a Connection refers to — its connector and auth method, its
+//! tenant, and the Secrets its input comes from.
+//!
+//! Connectors and Tenants come from the watch caches (no API call per reconcile); Secrets the
+//! user named are read from the API, because only the operator's own Secrets are cached.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::reflector::ObjectRef;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::api::{
+    AuthMethod, ClusterConnector, Connection, Connector, ConnectorKind, ConnectorSpec, Tenant,
+    ValueFromSecret,
+};
+use crate::controller::Context;
+use crate::error::Error;
+
+/// Everything a Connection refers to, resolved.
+pub struct Resolved {
+    /// `Connector/name` or `ClusterConnector/name`, for messages.
+    pub connector_label: String,
+    pub connector: ConnectorSpec,
+    pub auth: AuthMethod,
+    pub tenant: Tenant,
+    /// Inline input merged with `inputFrom`. Wrapped because it may hold an API key.
+    pub input: SecretJson,
+    /// Tenant fields merged with `fieldsFrom`.
+    pub tenant_fields: SecretJson,
+}
+
+/// A JSON object that may contain secret values: it prints as `[redacted]`.
+pub struct SecretJson(Map<String, Value>);
+
+impl SecretJson {
+    /// The object, for schema validation and template rendering only.
+    pub fn expose(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let (connector_label, connector) = find_connector(conn, &namespace, ctx)?;
+    let auth = select_auth(conn, &connector)?;
+    let tenant_name = &conn.spec.tenant_ref.name;
+    let tenant = ctx
+        .tenants
+        .get(&ObjectRef::new(tenant_name).within(&namespace))
+        .ok_or_else(|| Error::TenantNotFound {
+            name: tenant_name.clone(),
+        })?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let inline = conn
+        .spec
+        .input
+        .as_ref()
+        .map(|i| i.0.clone())
+        .unwrap_or_default();
+    let input =
+        merge_from_secrets(&secrets, inline, &conn.spec.input_from, "spec.inputFrom").await?;
+    let fields = tenant
+        .spec
+        .fields
+        .as_ref()
+        .map(|f| f.0.clone())
+        .unwrap_or_default();
+    let tenant_fields = merge_from_secrets(
+        &secrets,
+        fields,
+        &tenant.spec.fields_from,
+        &format!("Tenant {tenant_name:?} spec.fieldsFrom"),
+    )
+    .await?;
+    Ok(Resolved {
+        connector_label,
+        connector,
+        auth,
+        tenant: (*tenant).clone(),
+        input: SecretJson(input),
+        tenant_fields: SecretJson(tenant_fields),
+    })
+}
+
+fn find_connector(
+    conn: &Connection,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<(String, ConnectorSpec), Error> {
+    let name = &conn.spec.connector_ref.name;
+    match conn.connector_kind() {
+        ConnectorKind::Connector => ctx
+            .connectors
+            .get(&ObjectRef::<Connector>::new(name).within(namespace))
+            .map(|c| (format!("Connector/{name}"), c.spec.clone()))
+            .ok_or_else(|| Error::ConnectorNotFound {
+                kind: "Connector",
+                name: name.clone(),
+            }),
+        ConnectorKind::ClusterConnector => ctx
+            .cluster_connectors
+            .get(&ObjectRef::<ClusterConnector>::new(name))
+            .map(|c| (format!("ClusterConnector/{name}"), c.spec.0.clone()))
+            .ok_or_else(|| Error::ConnectorNotFound {
+                kind: "ClusterConnector",
+                name: name.clone(),
+            }),
+    }
+}
+
+/// The auth method the Connection uses: the connector's one `auth`, or the `options` entry
+/// named by `authOptionKey`.
+fn select_auth(conn: &Connection, connector: &ConnectorSpec) -> Result<AuthMethod, Error> {
+    let key = conn.spec.auth_option_key.as_deref();
+    match (&connector.auth, &connector.options, key) {
+        (Some(auth), None, None) => Ok(auth.clone()),
+        (Some(_), None, Some(key)) => Err(Error::InvalidInput(format!(
+            "spec.authOptionKey {key:?} is set but the connector has a single auth method; remove authOptionKey"
+        ))),
+        (None, Some(options), key) => {
+            let valid = options
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let Some(key) = key else {
+                return Err(Error::InvalidInput(format!(
+                    "spec.authOptionKey is required: the connector offers several auth methods ({valid})"
+                )));
+            };
+            options.get(key).cloned().ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "spec.authOptionKey {key:?} is not an option of the connector; valid keys: {valid}"
+                ))
+            })
+        }
+        _ => Err(Error::InvalidConnector(
+            "the connector must set exactly one of spec.auth or spec.options".to_owned(),
+        )),
+    }
+}
+
+/// `inline` with each `from` entry's Secret value set at its top-level key.
+async fn merge_from_secrets(
+    secrets: &Api<Secret>,
+    mut inline: Map<String, Value>,
+    from: &[ValueFromSecret],
+    field: &str,
+) -> Result<Map<String, Value>, Error> {
+    let mut fetched: BTreeMap<String, Secret> = BTreeMap::new();
+    for (i, entry) in from.iter().enumerate() {
+        let name = &entry.secret_key_ref.name;
+        let at = format!("{field}[{i}]");
+        if !fetched.contains_key(name) {
+            let secret = secrets
+                .get_opt(name)
+                .await?
+                .ok_or_else(|| Error::SecretNotFound {
+                    name: name.clone(),
+                    field: at.clone(),
+                })?;
+            fetched.insert(name.clone(), secret);
+        }
+        let value = secret_value(&fetched[name], &entry.secret_key_ref.key).ok_or_else(|| {
+            Error::SecretKeyNotFound {
+                name: name.clone(),
+                key: entry.secret_key_ref.key.clone(),
+                field: at,
+            }
+        })?;
+        use secrecy::ExposeSecret;
+        inline.insert(
+            entry.field.clone(),
+            Value::String(value.expose_secret().to_owned()),
+        );
+    }
+    Ok(inline)
+}
+
+/// One key of a Secret as text (from `data`, or `stringData` as a real API server never
+/// returns it but a hand-made object may carry it).
+fn secret_value(secret: &Secret, key: &str) -> Option<SecretString> {
+    if let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) {
+        return Some(SecretString::from(
+            String::from_utf8_lossy(&bytes.0).into_owned(),
+        ));
+    }
+    secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|s| SecretString::from(s.clone()))
+}

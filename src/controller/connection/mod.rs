@@ -1,0 +1,433 @@
+//! The Connection controller: dereference → validate → credentials → store → test → status.
+//!
+//! Each step is a submodule. A reconcile that finds everything as it should be makes no API
+//! write: the Secret is compared with the watch cache and the status with the object's own.
+
+mod credentials;
+mod dereference;
+mod status;
+mod store;
+mod test;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Resource, ResourceExt};
+use secrecy::ExposeSecret;
+
+use self::status::Stage;
+use self::test::Purpose;
+use crate::api::Connection;
+use crate::controller::Context;
+use crate::error::Error;
+
+/// The finalizer that holds a Connection until its credentials are revoked and deleted.
+pub const FINALIZER: &str = "plugboard.dev/credentials";
+
+/// First retry after a transient failure: soon enough that a blip heals unnoticed.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// Longest wait between retries: a provider down for hours is retried every five minutes,
+/// which costs it nothing and reconnects promptly when it is back.
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How long a failing provider may hold a deleted Connection: long enough to ride out an
+/// outage, short enough that a dead provider cannot block deletion (and a namespace's) forever.
+const DISCONNECT_GRACE: SignedDuration = SignedDuration::from_secs(600);
+
+/// The reconcile entry point kube-runtime calls.
+pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, conn, |event| async {
+        match event {
+            Finalizer::Apply(conn) => apply(&conn, &ctx).await,
+            Finalizer::Cleanup(conn) => cleanup(&conn, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|err| match err {
+        kube::runtime::finalizer::Error::ApplyFailed(err)
+        | kube::runtime::finalizer::Error::CleanupFailed(err) => err,
+        kube::runtime::finalizer::Error::AddFinalizer(err)
+        | kube::runtime::finalizer::Error::RemoveFinalizer(err) => Error::Kube(err),
+        other => Error::InvalidInput(other.to_string()),
+    })
+}
+
+/// Only Kubernetes API failures reach here (pipeline errors become status); retry them soon.
+pub fn error_policy(_conn: Arc<Connection>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(reason = err.reason(), error = %err, "reconcile failed");
+    Action::requeue(jittered(BACKOFF_MIN * 5))
+}
+
+/// What a successful pipeline run produced.
+struct Connected {
+    tested_at: Option<Time>,
+    has_test: bool,
+    test_interval: Option<Duration>,
+}
+
+async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
+    let now = Time(Timestamp::now());
+    if conn.spec.disconnected == Some(true) {
+        return disconnect_on_request(conn, ctx, &now).await;
+    }
+    let reference = store::reference(conn);
+    let mut secrets: Vec<String> = Vec::new();
+    let outcome = match &reference {
+        Ok(_) => pipeline(conn, ctx, &now, &mut secrets).await,
+        Err(_) => Err((store::reference(conn).unwrap_err(), Stage::Credentials)),
+    };
+    match outcome {
+        Ok(done) => {
+            let (state, desired) = status::connected(done.has_test);
+            let next = status::next(conn, state, &desired, &now, |s| {
+                s.credentials_ref = reference.ok();
+                s.last_tested_at = done
+                    .tested_at
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .or(s.last_tested_at.take());
+                s.retry_attempts = None;
+                s.next_retry_at = None;
+                s.authorization_url = None;
+            });
+            status::write(conn, next, ctx).await?;
+            Ok(done
+                .test_interval
+                .map(|interval| {
+                    Action::requeue(until_next_test(conn, done.tested_at.as_ref(), interval))
+                })
+                .unwrap_or_else(Action::await_change))
+        }
+        Err((err, stage)) => {
+            if matches!(err, Error::Kube(_)) {
+                return Err(err);
+            }
+            let message = redact(&err.to_string(), &secrets);
+            tracing::info!(reason = err.reason(), message = %message, "connection not ready");
+            let (state, desired) = status::failed(&err, stage, &message);
+            let attempts = conn
+                .status
+                .as_ref()
+                .and_then(|s| s.retry_attempts)
+                .unwrap_or(0);
+            let retry = err.is_transient().then(|| backoff(attempts));
+            let next = status::next(conn, state, &desired, &now, |s| {
+                s.retry_attempts = retry.map(|_| attempts + 1);
+                s.next_retry_at = retry.map(|d| plus(&now, d));
+            });
+            status::write(conn, next, ctx).await?;
+            Ok(retry
+                .map(Action::requeue)
+                .unwrap_or_else(Action::await_change))
+        }
+    }
+}
+
+/// The pipeline proper. Secret values it handles are pushed to `secrets`, so that any error
+/// message can be scrubbed of them before it reaches status or logs.
+async fn pipeline(
+    conn: &Connection,
+    ctx: &Context,
+    now: &Time,
+    secrets: &mut Vec<String>,
+) -> Result<Connected, (Error, Stage)> {
+    let at = |stage| move |err| (err, stage);
+    let resolved = dereference::resolve(conn, ctx)
+        .await
+        .map_err(at(Stage::Credentials))?;
+    secrets.extend(
+        resolved
+            .input
+            .expose()
+            .values()
+            .filter_map(|v| v.as_str().map(str::to_owned)),
+    );
+    let parameters = validate::merged_parameters(&resolved, conn);
+    validate::check(&resolved, &parameters).map_err(at(Stage::Credentials))?;
+    let context = credentials::context(conn, &resolved, &parameters);
+    let creds = credentials::obtain(&resolved, &context, ctx).map_err(at(Stage::Credentials))?;
+    secrets.extend(creds.values().map(|v| v.expose_secret().to_owned()));
+    let context = credentials::with_credentials(context, &creds);
+    let client = match &resolved.connector.api_client {
+        Some(api_client) => Some(
+            credentials::render_api_client(&resolved, api_client, &context, ctx)
+                .map_err(at(Stage::Credentials))?,
+        ),
+        None => None,
+    };
+    let want = store::desired(conn, &creds, client.as_ref().map(|(c, _)| c));
+    let wrote = store::apply(conn, want, ctx)
+        .await
+        .map_err(at(Stage::Credentials))?;
+    let Some(test_spec) = &resolved.connector.test else {
+        return Ok(Connected {
+            tested_at: None,
+            has_test: false,
+            test_interval: None,
+        });
+    };
+    let interval = test_spec.interval.map(Duration::from);
+    if !wrote && !test_due(conn, interval, now) {
+        return Ok(Connected {
+            tested_at: None,
+            has_test: true,
+            test_interval: interval,
+        });
+    }
+    let Some((client, allowed)) = &client else {
+        return Err((
+            Error::InvalidConnector(format!(
+                "{} defines a test but no apiClient to send it with",
+                resolved.connector_label
+            )),
+            Stage::Test,
+        ));
+    };
+    test::send(
+        Purpose::Test,
+        &test_spec.request,
+        client,
+        allowed,
+        &context,
+        ctx,
+    )
+    .await
+    .map_err(at(Stage::Test))?;
+    Ok(Connected {
+        tested_at: Some(now.clone()),
+        has_test: true,
+        test_interval: interval,
+    })
+}
+
+/// Whether the test must run although the credentials did not change: the spec changed, the
+/// last test did not pass, or the re-test interval has passed.
+fn test_due(conn: &Connection, interval: Option<Duration>, now: &Time) -> bool {
+    let Some(status) = &conn.status else {
+        return true;
+    };
+    if status.observed_generation != conn.meta().generation
+        || crate::controller::conditions::is_true(
+            &status.conditions,
+            crate::controller::conditions::TESTED,
+        ) != Some(true)
+        || status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Tested" && c.reason != "TestPassed")
+    {
+        return true;
+    }
+    let Some(interval) = interval else {
+        return false;
+    };
+    let last: Option<Timestamp> = status
+        .last_tested_at
+        .as_deref()
+        .and_then(|t| t.parse().ok());
+    last.is_none_or(|last| {
+        now.0.duration_since(last)
+            >= SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX)
+    })
+}
+
+fn until_next_test(conn: &Connection, tested_at: Option<&Time>, interval: Duration) -> Duration {
+    let last: Option<Timestamp> = tested_at.map(|t| t.0).or_else(|| {
+        conn.status
+            .as_ref()
+            .and_then(|s| s.last_tested_at.as_deref())
+            .and_then(|t| t.parse().ok())
+    });
+    let elapsed = last
+        .map(|l| Timestamp::now().duration_since(l))
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or_default();
+    interval.saturating_sub(elapsed).max(BACKOFF_MIN)
+}
+
+/// `spec.disconnected: true`: revoke, delete the credentials, keep the object.
+async fn disconnect_on_request(
+    conn: &Connection,
+    ctx: &Context,
+    now: &Time,
+) -> Result<Action, Error> {
+    if let Err(err) = revoke(conn, ctx).await {
+        let message = err.to_string();
+        let (state, desired) = status::failed(&err, Stage::Test, &message);
+        let attempts = conn
+            .status
+            .as_ref()
+            .and_then(|s| s.retry_attempts)
+            .unwrap_or(0);
+        let delay = backoff(attempts);
+        let next = status::next(conn, state, &desired, now, |s| {
+            s.retry_attempts = Some(attempts + 1);
+            s.next_retry_at = Some(plus(now, delay));
+        });
+        status::write(conn, next, ctx).await?;
+        return Ok(Action::requeue(delay));
+    }
+    store::delete(conn, ctx).await?;
+    let (state, desired) = status::disconnected();
+    let next = status::next(conn, state, &desired, now, |s| {
+        s.credentials_ref = None;
+        s.credentials_expire_at = None;
+        s.next_refresh_at = None;
+        s.retry_attempts = None;
+        s.next_retry_at = None;
+        s.authorization_url = None;
+    });
+    status::write(conn, next, ctx).await?;
+    Ok(Action::await_change())
+}
+
+/// The Connection is being deleted: revoke at the provider, then let it go. A provider that
+/// keeps failing holds deletion for `DISCONNECT_GRACE` at most.
+async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
+    match revoke(conn, ctx).await {
+        Ok(()) => {}
+        Err(err) if matches!(err, Error::Kube(_)) => return Err(err),
+        Err(err) => {
+            let deleted_at = conn
+                .meta()
+                .deletion_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or_else(Timestamp::now);
+            if Timestamp::now().duration_since(deleted_at) < DISCONNECT_GRACE {
+                let attempts = conn
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.retry_attempts)
+                    .unwrap_or(0);
+                let now = Time(Timestamp::now());
+                let (state, desired) = status::failed(
+                    &err,
+                    Stage::Test,
+                    &format!(
+                        "revoking before deletion: {err}; deletion waits up to {}s",
+                        DISCONNECT_GRACE.as_secs()
+                    ),
+                );
+                let delay = backoff(attempts);
+                let next = status::next(conn, state, &desired, &now, |s| {
+                    s.retry_attempts = Some(attempts + 1);
+                    s.next_retry_at = Some(plus(&now, delay));
+                });
+                status::write(conn, next, ctx).await?;
+                return Err(err);
+            }
+            tracing::warn!(
+                reason = err.reason(),
+                "giving up revoking at the provider; deleting anyway"
+            );
+        }
+    }
+    store::delete(conn, ctx).await?;
+    Ok(Action::await_change())
+}
+
+/// Sends the connector's disconnect request with the stored credentials, if both exist.
+async fn revoke(conn: &Connection, ctx: &Context) -> Result<(), Error> {
+    let Some(stored) = store::stored(conn, ctx) else {
+        return Ok(());
+    };
+    let resolved = match dereference::resolve(conn, ctx).await {
+        Ok(resolved) => resolved,
+        // Without its connector there is no disconnect request to send.
+        Err(Error::ConnectorNotFound { .. } | Error::TenantNotFound { .. }) => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    let (Some(request), Some(api_client)) = (
+        &resolved.connector.disconnect,
+        &resolved.connector.api_client,
+    ) else {
+        return Ok(());
+    };
+    let parameters = validate::merged_parameters(&resolved, conn);
+    let context =
+        credentials::with_credentials(credentials::context(conn, &resolved, &parameters), &stored);
+    let (client, allowed) = credentials::render_api_client(&resolved, api_client, &context, ctx)?;
+    test::send(
+        Purpose::Disconnect,
+        &request.request,
+        &client,
+        &allowed,
+        &context,
+        ctx,
+    )
+    .await
+}
+
+/// Exponential backoff from `BACKOFF_MIN` to `BACKOFF_MAX`, with jitter so that Connections
+/// failing together do not retry together.
+fn backoff(attempts: u32) -> Duration {
+    let exp = BACKOFF_MIN.saturating_mul(1u32 << attempts.min(16));
+    jittered(exp.min(BACKOFF_MAX))
+}
+
+/// `base` plus up to 20 % more, chosen at random.
+fn jittered(base: Duration) -> Duration {
+    let extra = rand::random_range(0.0..0.2);
+    base.mul_f64(1.0 + extra)
+}
+
+fn plus(now: &Time, delay: Duration) -> String {
+    let delay = SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
+    now.0.checked_add(delay).unwrap_or(now.0).to_string()
+}
+
+/// `message` with every known secret value replaced, for values a provider or a library
+/// echoed back into an error.
+fn redact(message: &str, secrets: &[String]) -> String {
+    // Very short values (a region code, `true`) would blank out ordinary words.
+    const MIN_SECRET_LEN: usize = 6;
+    secrets
+        .iter()
+        .filter(|s| s.len() >= MIN_SECRET_LEN)
+        .fold(message.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "[redacted]")
+        })
+}
+
+/// The Connections a change to some object affects, for the controller's watches.
+pub fn referencing(
+    connections: &kube::runtime::reflector::Store<Connection>,
+    matches: impl Fn(&Connection) -> bool,
+) -> Vec<kube::runtime::reflector::ObjectRef<Connection>> {
+    connections
+        .state()
+        .iter()
+        .filter(|c| matches(c))
+        .map(|c| kube::runtime::reflector::ObjectRef::from(c.as_ref()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_from_one_second_to_five_minutes() {
+        assert!(backoff(0) >= BACKOFF_MIN && backoff(0) <= BACKOFF_MIN.mul_f64(1.2));
+        assert!(backoff(3) >= Duration::from_secs(8));
+        assert!(backoff(30) <= BACKOFF_MAX.mul_f64(1.2));
+        assert!(backoff(30) >= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn redaction_removes_secret_values() {
+        let text = redact(
+            "HTTP 401: invalid key sk_test_123456 for acct",
+            &["sk_test_123456".into(), "eu".into()],
+        );
+        assert_eq!(text, "HTTP 401: invalid key [redacted] for acct");
+    }
+}

@@ -1,0 +1,148 @@
+//! Step 4: keep the credentials Secret as the contract says, writing only when it differs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use secrecy::ExposeSecret;
+
+use super::credentials::{Credentials, RenderedApiClient};
+use crate::api::{Connection, CredentialsReference, CredentialsStoreKind};
+use crate::controller::{Context, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::error::Error;
+
+/// The label that names the Connection a Secret belongs to.
+pub const CONNECTION_LABEL: &str = "plugboard.dev/connection";
+/// The key of the rendered API client in the credentials Secret.
+pub const API_CLIENT_KEY: &str = "api-client.json";
+
+/// The name of the Connection's credentials Secret.
+pub fn secret_name(conn: &Connection) -> String {
+    conn.spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.secret_name.clone())
+        .unwrap_or_else(|| format!("{}-credentials", conn.name_any()))
+}
+
+/// Where the Connection's credentials live, or an error for a store this build lacks.
+pub fn reference(conn: &Connection) -> Result<CredentialsReference, Error> {
+    match conn.spec.credentials.as_ref().and_then(|c| c.store).unwrap_or_default() {
+        CredentialsStoreKind::Kubernetes => Ok(CredentialsReference {
+            store: CredentialsStoreKind::Kubernetes,
+            secret_name: Some(secret_name(conn)),
+            path: None,
+        }),
+        CredentialsStoreKind::Vault => Err(Error::InvalidInput(
+            "spec.credentials.store vault is not supported by this version of plugboard; use kubernetes".to_owned(),
+        )),
+    }
+}
+
+/// The Secret as it should be.
+pub fn desired(
+    conn: &Connection,
+    credentials: &Credentials,
+    api_client: Option<&RenderedApiClient>,
+) -> Secret {
+    let mut data: BTreeMap<String, ByteString> = credentials
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec())))
+        .collect();
+    if let Some(client) = api_client {
+        let json = serde_json::to_vec(client).expect("a map of strings always serializes");
+        data.insert(API_CLIENT_KEY.to_owned(), ByteString(json));
+    }
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(conn)),
+            namespace: conn.namespace(),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
+                (CONNECTION_LABEL.to_owned(), conn.name_any()),
+            ])),
+            owner_references: conn.controller_owner_ref(&()).map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+/// Whether the cached Secret already carries everything `want` says (extra labels or
+/// annotations someone added are left alone, as server-side apply would).
+fn up_to_date(have: &Secret, want: &Secret) -> bool {
+    let labels_ok = want
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| have.labels().get(k) == Some(v));
+    let owner_ok = want.metadata.owner_references.iter().flatten().all(|o| {
+        have.owner_references()
+            .iter()
+            .any(|h| h.uid == o.uid && h.controller == o.controller)
+    });
+    labels_ok && owner_ok && have.data == want.data && have.metadata.deletion_timestamp.is_none()
+}
+
+/// Applies the Secret unless the cache shows it is already right. Returns whether it wrote.
+pub async fn apply(conn: &Connection, want: Secret, ctx: &Context) -> Result<bool, Error> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let name = secret_name(conn);
+    let cached = ctx.secrets.get(&ObjectRef::new(&name).within(&namespace));
+    if cached
+        .as_deref()
+        .is_some_and(|have| up_to_date(have, &want))
+    {
+        return Ok(false);
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    // force: the operator owns these Secrets; a hand edit is put back, not a conflict.
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut body = serde_json::to_value(&want).expect("a Secret always serializes");
+    body["apiVersion"] = "v1".into();
+    body["kind"] = "Secret".into();
+    api.patch(&name, &params, &Patch::Apply(body)).await?;
+    Ok(true)
+}
+
+/// Deletes the credentials Secret if the cache has it. Returns whether it deleted.
+pub async fn delete(conn: &Connection, ctx: &Context) -> Result<bool, Error> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let name = secret_name(conn);
+    if ctx
+        .secrets
+        .get(&ObjectRef::new(&name).within(&namespace))
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    match api.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The stored credentials, read from the cache, for a disconnect request.
+pub fn stored(conn: &Connection, ctx: &Context) -> Option<Credentials> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let secret = ctx
+        .secrets
+        .get(&ObjectRef::new(&secret_name(conn)).within(&namespace))?;
+    Some(
+        secret
+            .data
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != API_CLIENT_KEY)
+            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned().into()))
+            .collect(),
+    )
+}

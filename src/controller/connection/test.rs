@@ -1,0 +1,147 @@
+//! Step 5: prove the credentials work with the connector's test request, and revoke them with
+//! its disconnect request. Both go through the rendered API client.
+
+use serde_json::Value;
+use url::Url;
+
+use super::credentials::RenderedApiClient;
+use crate::api::HttpRequest;
+use crate::controller::Context;
+use crate::error::Error;
+use crate::provider::hosts::AllowedHosts;
+use crate::provider::http::{describe_transport_error, excerpt};
+use crate::templates;
+
+/// What a request is for, for messages and the error it maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Test,
+    Disconnect,
+}
+
+impl Purpose {
+    fn field(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Disconnect => "disconnect",
+        }
+    }
+
+    fn failed(self, message: String) -> Error {
+        match self {
+            Self::Test => Error::TestFailed(message),
+            Self::Disconnect => Error::DisconnectFailed(message),
+        }
+    }
+}
+
+/// Sends a connector request through the API client and checks its status.
+pub async fn send(
+    purpose: Purpose,
+    request: &HttpRequest,
+    client: &RenderedApiClient,
+    allowed: &AllowedHosts,
+    context: &Value,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let field = purpose.field();
+    let value = templates::to_value(context);
+    let render = |name: String, source: &str| {
+        ctx.templates
+            .render(source, &value)
+            .map_err(|source| Error::InvalidTemplate {
+                field: name,
+                source,
+            })
+    };
+    let path = render(format!("{field}.path"), &request.path)?;
+    let url = join(&client.base_uri, &path).map_err(|err| {
+        Error::InvalidConnector(format!(
+            "{field}.path does not form a valid URL with apiClient.baseUri: {err}"
+        ))
+    })?;
+    allowed
+        .check(&url, ctx.config.allow_private_networks)
+        .map_err(|source| Error::BlockedHost {
+            field: format!("{field}.path"),
+            source,
+        })?;
+    let method = request
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
+        Error::InvalidConnector(format!("{field}.method {method:?} is not an HTTP method"))
+    })?;
+    let mut builder = ctx.http.request(method, url).query(&client.query);
+    for (name, value) in &client.headers {
+        builder = builder.header(name, value);
+    }
+    for (name, source) in &request.headers {
+        builder = builder.header(name, render(format!("{field}.headers.{name}"), source)?);
+    }
+    if let Some(body) = &request.body {
+        builder = builder.body(render(format!("{field}.body"), body)?);
+    }
+    let response = builder.send().await.map_err(|err| {
+        Error::ProviderUnavailable(format!(
+            "{field} request {}",
+            describe_transport_error(&err)
+        ))
+    })?;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    let expected = if request.expect_status.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        request.expect_status.contains(&status)
+    };
+    if expected {
+        return Ok(());
+    }
+    if status >= 500 || status == 429 {
+        return Err(Error::ProviderUnavailable(format!(
+            "{field} request answered HTTP {status}: {}",
+            excerpt(&body)
+        )));
+    }
+    Err(purpose.failed(format!(
+        "{field} request answered HTTP {status}: {}",
+        excerpt(&body)
+    )))
+}
+
+/// `base` with `path` appended, keeping the base's own path (`https://api.x.com/v1` + `/me`
+/// is `https://api.x.com/v1/me`, not `https://api.x.com/me` as URL joining would give).
+fn join(base: &str, path: &str) -> Result<Url, url::ParseError> {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return Url::parse(path);
+    }
+    let base = base.trim_end_matches('/');
+    let path = path.trim_start_matches('/');
+    Url::parse(&format!("{base}/{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn paths_are_appended_to_the_base_path() {
+        assert_eq!(
+            join("https://api.x.com/v1", "/me").unwrap().as_str(),
+            "https://api.x.com/v1/me"
+        );
+        assert_eq!(
+            join("https://api.x.com/v1/", "me").unwrap().as_str(),
+            "https://api.x.com/v1/me"
+        );
+        assert_eq!(
+            join("https://api.x.com", "https://other.x.com/a")
+                .unwrap()
+                .host_str(),
+            Some("other.x.com")
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Why a reconcile did not reach its goal.
+//!
+//! Every error has a stable `reason()` (a CamelCase word used as the condition reason, the
+//! event reason and a metric label, so it never carries an object name or free text) and
+//! knows whether it is transient (back off and retry) or permanent (wait for a change to the
+//! spec or to a referenced object, which a watch delivers).
+
+use crate::provider::hosts::BlockedHost;
+use crate::templates::TemplateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{kind} {name:?} not found")]
+    ConnectorNotFound { kind: &'static str, name: String },
+
+    #[error("Tenant {name:?} not found in this namespace")]
+    TenantNotFound { name: String },
+
+    #[error("Secret {name:?} not found (named by {field})")]
+    SecretNotFound { name: String, field: String },
+
+    #[error("Secret {name:?} has no key {key:?} (named by {field})")]
+    SecretKeyNotFound {
+        name: String,
+        key: String,
+        field: String,
+    },
+
+    #[error("{0}")]
+    InvalidInput(String),
+
+    #[error("{0}")]
+    InvalidParameters(String),
+
+    #[error("{0}")]
+    InvalidConnector(String),
+
+    #[error("{field}: {source}")]
+    InvalidTemplate {
+        field: String,
+        source: TemplateError,
+    },
+
+    #[error("{field}: {source}")]
+    BlockedHost { field: String, source: BlockedHost },
+
+    #[error("{0}")]
+    ProviderUnavailable(String),
+
+    #[error("{0}")]
+    TestFailed(String),
+
+    #[error("{0}")]
+    DisconnectFailed(String),
+
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[source] kube::Error),
+}
+
+impl Error {
+    /// The stable reason word for conditions, events and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ConnectorNotFound { .. } => "ConnectorNotFound",
+            Self::TenantNotFound { .. } => "TenantNotFound",
+            Self::SecretNotFound { .. } | Self::SecretKeyNotFound { .. } => "SecretNotFound",
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::InvalidParameters(_) => "InvalidParameters",
+            Self::InvalidConnector(_) => "InvalidConnector",
+            Self::InvalidTemplate { .. } => "InvalidTemplate",
+            Self::BlockedHost { .. } => "BlockedHost",
+            Self::ProviderUnavailable(_) => "ProviderUnavailable",
+            Self::TestFailed(_) => "TestFailed",
+            Self::DisconnectFailed(_) => "DisconnectFailed",
+            Self::Kube(_) => "KubernetesApiError",
+        }
+    }
+
+    /// Transient errors are retried with backoff; permanent ones wait for a change. A
+    /// missing referenced object is permanent: its appearance is a watch event that
+    /// reconciles again at once, so polling for it would only add load.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::ProviderUnavailable(_)
+                | Self::TestFailed(_)
+                | Self::DisconnectFailed(_)
+                | Self::Kube(_)
+        )
+    }
+
+    /// Whether the error is in the spec itself (kstatus `Stalled`): nothing but an edit fixes
+    /// it. A missing object may still appear, so it is not stalled.
+    pub fn is_stalled(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidInput(_)
+                | Self::InvalidParameters(_)
+                | Self::InvalidConnector(_)
+                | Self::InvalidTemplate { .. }
+                | Self::BlockedHost { .. }
+        )
+    }
+}
+
+impl From<kube::Error> for Error {
+    fn from(err: kube::Error) -> Self {
+        Self::Kube(err)
+    }
+}
