@@ -328,6 +328,12 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
                 reason = err.reason(),
                 "giving up revoking at the provider; deleting anyway"
             );
+            let note = format!(
+                "could not revoke at the provider within {}s of deletion ({}); deleted the credentials without revoking",
+                DISCONNECT_GRACE.as_secs(),
+                err.reason()
+            );
+            status::event(conn, ctx, true, "DisconnectAbandoned", note).await;
         }
     }
     store::delete(conn, ctx).await?;

@@ -171,7 +171,7 @@ pub async fn write(
         before.as_ref().map(|(r, why, _)| (r, why)) != after.as_ref().map(|(r, why, _)| (r, why));
     if transitioned && let Some((ready, reason, message)) = after {
         let event = Event {
-            type_: if ready {
+            type_: if ready || reason == "Disconnected" {
                 EventType::Normal
             } else {
                 EventType::Warning
@@ -188,6 +188,24 @@ pub async fn write(
         }
     }
     Ok(true)
+}
+
+/// Records a one-off event that no status transition carries.
+pub async fn event(conn: &Connection, ctx: &Context, warning: bool, reason: &str, note: String) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &conn.object_ref(&())).await {
+        tracing::warn!(error = %err, "could not record an event");
+    }
 }
 
 fn ready_reason(status: &ConnectionStatus) -> Option<(bool, String, String)> {

@@ -73,8 +73,10 @@ pub fn desired(
     }
 }
 
-/// Whether the cached Secret already carries everything `want` says (extra labels or
-/// annotations someone added are left alone, as server-side apply would).
+/// Whether the cached Secret already is what applying `want` would make it: our labels and
+/// owner reference present, every key we want with its value, and no key left that we
+/// applied before but no longer want. Keys and labels someone else added are theirs; server-
+/// side apply leaves them alone, so they must not make every reconcile write.
 fn up_to_date(have: &Secret, want: &Secret) -> bool {
     let labels_ok = want
         .metadata
@@ -87,7 +89,36 @@ fn up_to_date(have: &Secret, want: &Secret) -> bool {
             .iter()
             .any(|h| h.uid == o.uid && h.controller == o.controller)
     });
-    labels_ok && owner_ok && have.data == want.data && have.metadata.deletion_timestamp.is_none()
+    let empty = BTreeMap::new();
+    let have_data = have.data.as_ref().unwrap_or(&empty);
+    let want_data = want.data.as_ref().unwrap_or(&empty);
+    let values_ok = want_data.iter().all(|(k, v)| have_data.get(k) == Some(v));
+    let nothing_stale = owned_data_keys(have)
+        .iter()
+        .all(|k| want_data.contains_key(k));
+    labels_ok
+        && owner_ok
+        && values_ok
+        && nothing_stale
+        && have.metadata.deletion_timestamp.is_none()
+}
+
+/// The `data` keys our field manager owns, from the Secret's managedFields.
+fn owned_data_keys(secret: &Secret) -> Vec<String> {
+    secret
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some(FIELD_MANAGER))
+        .filter_map(|m| m.fields_v1.as_ref())
+        .filter_map(|f| f.0.get("f:data").and_then(|d| d.as_object()))
+        .flat_map(|data| {
+            data.keys()
+                .filter_map(|k| k.strip_prefix("f:"))
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 /// Applies the Secret unless the cache shows it is already right. Returns whether it wrote.
@@ -145,4 +176,54 @@ pub fn stored(conn: &Connection, ctx: &Context) -> Option<Credentials> {
             .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned().into()))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
+    use super::*;
+
+    fn secret(data: &[(&str, &str)], owned: &[&str]) -> Secret {
+        let fields: serde_json::Map<String, serde_json::Value> = owned
+            .iter()
+            .map(|k| (format!("f:{k}"), serde_json::json!({})))
+            .collect();
+        Secret {
+            metadata: ObjectMeta {
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    manager: Some(FIELD_MANAGER.to_owned()),
+                    operation: Some("Apply".to_owned()),
+                    fields_v1: Some(FieldsV1(serde_json::json!({"f:data": fields}))),
+                    ..ManagedFieldsEntry::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn a_key_someone_else_added_does_not_make_it_stale() {
+        let have = secret(&[("apiKey", "k"), ("note", "theirs")], &["apiKey"]);
+        let want = secret(&[("apiKey", "k")], &[]);
+        assert!(up_to_date(&have, &want));
+    }
+
+    #[test]
+    fn a_changed_value_or_a_key_we_no_longer_want_is_stale() {
+        let want = secret(&[("apiKey", "new")], &[]);
+        assert!(!up_to_date(
+            &secret(&[("apiKey", "old")], &["apiKey"]),
+            &want
+        ));
+        let want = secret(&[("apiKey", "k")], &[]);
+        let have = secret(&[("apiKey", "k"), ("token", "t")], &["apiKey", "token"]);
+        assert!(!up_to_date(&have, &want));
+    }
 }
