@@ -72,6 +72,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
             crate::controller::Settings {
                 namespace: args.namespace,
                 allow_private_networks: args.allow_private_networks,
+                provider_timeout: None,
             },
             shutdown
         )

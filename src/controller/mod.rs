@@ -3,10 +3,11 @@
 
 pub mod conditions;
 pub mod connection;
+pub mod connector;
 
 use std::sync::Arc;
 
-use futures::{StreamExt, future};
+use futures::{FutureExt, StreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -30,6 +31,8 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Let provider URLs reach loopback and private addresses (for tests and in-cluster fakes).
     pub allow_private_networks: bool,
+    /// The longest one provider call may take; the client's default when unset.
+    pub provider_timeout: Option<std::time::Duration>,
 }
 
 /// What every reconcile can reach.
@@ -113,7 +116,10 @@ pub async fn run(
 
     let ctx = Arc::new(Context {
         client: client.clone(),
-        http: crate::provider::http::client(settings.allow_private_networks),
+        http: crate::provider::http::client(
+            settings.allow_private_networks,
+            settings.provider_timeout,
+        ),
         templates: Templates::default(),
         recorder: Recorder::new(
             client.clone(),
@@ -188,16 +194,37 @@ pub async fn run(
         tracing::error!("a watch cache stopped before it was filled");
         return;
     }
-    controller
-        .graceful_shutdown_on(shutdown)
-        .run(connection::reconcile, connection::error_policy, ctx)
-        .for_each(|result| {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "reconcile queue");
-            }
-            future::ready(())
-        })
-        .await;
+    let shutdown = shutdown.shared();
+    let connections = controller
+        .graceful_shutdown_on(shutdown.clone())
+        .run(connection::reconcile, connection::error_policy, ctx.clone())
+        .for_each(log_queue_error);
+    let namespaced = Controller::new(
+        scoped::<Connector>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown.clone())
+    .run(
+        connector::reconcile_namespaced,
+        connector::error_policy,
+        ctx.clone(),
+    )
+    .for_each(log_queue_error);
+    let cluster = Controller::new(
+        Api::<ClusterConnector>::all(client),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(connector::reconcile_cluster, connector::error_policy, ctx)
+    .for_each(log_queue_error);
+    future::join3(connections, namespaced, cluster).await;
+}
+
+fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Ready<()> {
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "reconcile queue");
+    }
+    future::ready(())
 }
 
 fn tenant_reads_secret(tenants: &Store<Tenant>, conn: &Connection, secret: &str) -> bool {

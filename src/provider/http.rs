@@ -24,10 +24,11 @@ pub struct Answer {
 
 /// Builds the client every provider call goes through: rustls, bounded time, no redirects
 /// (a redirect could lead past the host guard), and the guarded resolver.
-pub fn client(allow_private_networks: bool) -> reqwest::Client {
+pub fn client(allow_private_networks: bool, timeout: Option<Duration>) -> reqwest::Client {
+    let timeout = timeout.unwrap_or(REQUEST_TIMEOUT);
     reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(GuardedResolver {
             allow_private: allow_private_networks,
