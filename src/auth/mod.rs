@@ -1,0 +1,3 @@
+//! Auth methods: how each `type` obtains, refreshes and revokes credentials.
+
+pub mod state;
