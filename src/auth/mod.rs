@@ -1,3 +1,4 @@
 //! Auth methods: how each `type` obtains, refreshes and revokes credentials.
 
+pub mod oauth2;
 pub mod state;

@@ -43,7 +43,9 @@ pub enum StateError {
     Malformed,
     #[error("the authorization link was not issued by this operator")]
     BadSignature,
-    #[error("the authorization link has expired; start again from the Connection's authorizationUrl")]
+    #[error(
+        "the authorization link has expired; start again from the Connection's authorizationUrl"
+    )]
     Expired,
 }
 
@@ -74,18 +76,25 @@ impl StateKey {
     /// Signs claims into a URL-safe state string.
     pub fn sign(&self, claims: &Claims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
-        let signature = self.mac(b"state", payload.as_bytes()).finalize().into_bytes();
+        let signature = self
+            .mac(b"state", payload.as_bytes())
+            .finalize()
+            .into_bytes();
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
     /// Verifies a state string and its expiry at `now` (seconds since the epoch).
     pub fn verify(&self, state: &str, now: i64) -> Result<Claims, StateError> {
         let (payload, signature) = state.split_once('.').ok_or(StateError::Malformed)?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| StateError::Malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| StateError::Malformed)?;
         self.mac(b"state", payload.as_bytes())
             .verify_slice(&signature)
             .map_err(|_| StateError::BadSignature)?;
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| StateError::Malformed)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| StateError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&json).map_err(|_| StateError::Malformed)?;
         if now >= claims.exp {
             return Err(StateError::Expired);
@@ -120,7 +129,13 @@ mod tests {
     }
 
     fn claims(exp: i64) -> Claims {
-        Claims { ns: "acme".into(), name: "hubspot".into(), uid: "u-1".into(), exp, nonce: nonce() }
+        Claims {
+            ns: "acme".into(),
+            name: "hubspot".into(),
+            uid: "u-1".into(),
+            exp,
+            nonce: nonce(),
+        }
     }
 
     #[test]
@@ -136,9 +151,16 @@ mod tests {
         let state = key().sign(&claims(1_000));
         let (payload, sig) = state.split_once('.').unwrap();
         let forged_payload = URL_SAFE_NO_PAD.encode(
-            serde_json::to_vec(&Claims { name: "other".into(), ..claims(1_000) }).unwrap(),
+            serde_json::to_vec(&Claims {
+                name: "other".into(),
+                ..claims(1_000)
+            })
+            .unwrap(),
         );
-        assert_eq!(key().verify(&format!("{forged_payload}.{sig}"), 0), Err(StateError::BadSignature));
+        assert_eq!(
+            key().verify(&format!("{forged_payload}.{sig}"), 0),
+            Err(StateError::BadSignature)
+        );
         let other = StateKey::new(vec![8; 32]).unwrap();
         assert_eq!(other.verify(&state, 0), Err(StateError::BadSignature));
         assert_eq!(key().verify(payload, 0), Err(StateError::Malformed));
@@ -148,10 +170,17 @@ mod tests {
     #[test]
     fn the_verifier_is_stable_per_nonce_and_valid_for_pkce() {
         let v = key().pkce_verifier("n1");
-        assert_eq!(v, key().pkce_verifier("n1"), "any replica derives the same verifier");
+        assert_eq!(
+            v,
+            key().pkce_verifier("n1"),
+            "any replica derives the same verifier"
+        );
         assert_ne!(v, key().pkce_verifier("n2"));
         assert_eq!(v.len(), 43);
-        assert!(v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 
     #[test]
