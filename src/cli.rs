@@ -54,6 +54,20 @@ pub struct RunArgs {
     /// provider that really lives on a private network.
     #[arg(long, env = "PLUGBOARD_ALLOW_PRIVATE_NETWORKS")]
     pub allow_private_networks: bool,
+    /// The public base URL of this operator's HTTP server (for example
+    /// `https://plugboard.example.com`), where people open authorization links and providers
+    /// send them back to `/oauth/callback`. Without it, oauth2 Connections cannot show an
+    /// authorizationUrl.
+    #[arg(long, env = "PLUGBOARD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|err| format!("not a URL: {err}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err("use an http(s) URL with a host, such as https://plugboard.example.com".into());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }
 
 /// How log lines are written.

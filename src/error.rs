@@ -45,7 +45,17 @@ pub enum Error {
     BlockedHost { field: String, source: BlockedHost },
 
     #[error("{0}")]
-    ProviderUnavailable(String),
+    AuthorizationRequired(String),
+
+    #[error("{0}")]
+    TokenRevoked(String),
+
+    #[error("{message}")]
+    ProviderUnavailable {
+        message: String,
+        /// The provider's Retry-After, which the next attempt honours.
+        retry_after: Option<std::time::Duration>,
+    },
 
     #[error("{0}")]
     TestFailed(String),
@@ -69,7 +79,9 @@ impl Error {
             Self::InvalidConnector(_) => "InvalidConnector",
             Self::InvalidTemplate { .. } => "InvalidTemplate",
             Self::BlockedHost { .. } => "BlockedHost",
-            Self::ProviderUnavailable(_) => "ProviderUnavailable",
+            Self::AuthorizationRequired(_) => "AuthorizationRequired",
+            Self::TokenRevoked(_) => "TokenRevoked",
+            Self::ProviderUnavailable { .. } => "ProviderUnavailable",
             Self::TestFailed(_) => "TestFailed",
             Self::DisconnectFailed(_) => "DisconnectFailed",
             Self::Kube(_) => "KubernetesApiError",
@@ -82,7 +94,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::ProviderUnavailable(_)
+            Self::ProviderUnavailable { .. }
                 | Self::TestFailed(_)
                 | Self::DisconnectFailed(_)
                 | Self::Kube(_)
@@ -99,7 +111,16 @@ impl Error {
                 | Self::InvalidConnector(_)
                 | Self::InvalidTemplate { .. }
                 | Self::BlockedHost { .. }
+                | Self::TokenRevoked(_)
         )
+    }
+
+    /// A transient error from a provider that is down.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::ProviderUnavailable {
+            message: message.into(),
+            retry_after: None,
+        }
     }
 }
 

@@ -73,6 +73,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
                 namespace: args.namespace,
                 allow_private_networks: args.allow_private_networks,
                 provider_timeout: None,
+                public_url: args.public_url,
             },
             shutdown
         )

@@ -33,6 +33,8 @@ pub struct Settings {
     pub allow_private_networks: bool,
     /// The longest one provider call may take; the client's default when unset.
     pub provider_timeout: Option<std::time::Duration>,
+    /// The operator's public base URL, where people reach `/connect` and `/oauth/callback`.
+    pub public_url: Option<String>,
 }
 
 /// What every reconcile can reach.

@@ -5,6 +5,7 @@
 
 mod credentials;
 mod dereference;
+mod oauth;
 mod status;
 mod store;
 mod test;
@@ -21,9 +22,10 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
 
+use self::oauth::Obtained;
 use self::status::Stage;
 use self::test::Purpose;
-use crate::api::Connection;
+use crate::api::{AuthType, Connection};
 use crate::controller::Context;
 use crate::error::Error;
 
@@ -70,6 +72,7 @@ struct Connected {
     tested_at: Option<Time>,
     has_test: bool,
     test_interval: Option<Duration>,
+    tokens: Obtained,
 }
 
 async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
@@ -77,57 +80,108 @@ async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
     if conn.spec.disconnected == Some(true) {
         return disconnect_on_request(conn, ctx, &now).await;
     }
-    let reference = store::reference(conn);
     let mut secrets: Vec<String> = Vec::new();
-    let outcome = match &reference {
+    let outcome = match store::reference(conn) {
         Ok(_) => pipeline(conn, ctx, &now, &mut secrets).await,
-        Err(_) => Err((store::reference(conn).unwrap_err(), Stage::Credentials)),
+        Err(err) => Err((err, Stage::Credentials)),
     };
     match outcome {
-        Ok(done) => {
-            let (state, desired) = status::connected(done.has_test);
-            let next = status::next(conn, state, &desired, &now, |s| {
-                s.credentials_ref = reference.ok();
-                s.last_tested_at = done
-                    .tested_at
-                    .as_ref()
-                    .map(|t| t.0.to_string())
-                    .or(s.last_tested_at.take());
-                s.retry_attempts = None;
-                s.next_retry_at = None;
-                s.authorization_url = None;
-            });
-            status::write(conn, next, ctx).await?;
-            Ok(done
-                .test_interval
-                .map(|interval| {
-                    Action::requeue(until_next_test(conn, done.tested_at.as_ref(), interval))
-                })
-                .unwrap_or_else(Action::await_change))
-        }
-        Err((err, stage)) => {
-            if matches!(err, Error::Kube(_)) {
-                return Err(err);
-            }
-            let message = redact(&err.to_string(), &secrets);
-            tracing::info!(reason = err.reason(), message = %message, "connection not ready");
-            let (state, desired) = status::failed(&err, stage, &message);
-            let attempts = conn
-                .status
-                .as_ref()
-                .and_then(|s| s.retry_attempts)
-                .unwrap_or(0);
-            let retry = err.is_transient().then(|| backoff(attempts));
-            let next = status::next(conn, state, &desired, &now, |s| {
-                s.retry_attempts = retry.map(|_| attempts + 1);
-                s.next_retry_at = retry.map(|d| plus(&now, d));
-            });
-            status::write(conn, next, ctx).await?;
-            Ok(retry
-                .map(Action::requeue)
-                .unwrap_or_else(Action::await_change))
-        }
+        Ok(done) => succeeded(conn, ctx, &now, done).await,
+        Err((err @ Error::Kube(_), _)) => Err(err),
+        Err((err, stage)) => failed(conn, ctx, &now, &err, stage, &secrets).await,
     }
+}
+
+async fn succeeded(
+    conn: &Connection,
+    ctx: &Context,
+    now: &Time,
+    done: Connected,
+) -> Result<Action, Error> {
+    let (state, desired) = status::connected(done.has_test);
+    let tokens = &done.tokens;
+    let attempts = conn
+        .status
+        .as_ref()
+        .and_then(|s| s.retry_attempts)
+        .unwrap_or(0);
+    let next = status::next(conn, state, &desired, now, |s| {
+        s.credentials_ref = store::reference(conn).ok();
+        if let Some(tested) = &done.tested_at {
+            s.last_tested_at = Some(tested.0.to_string());
+        }
+        s.credentials_expire_at = tokens.expires_at.map(|t| t.to_string());
+        s.next_refresh_at = tokens.next_refresh_at.map(|t| t.to_string());
+        if let Some(at) = tokens.refreshed_at {
+            s.last_refreshed_at = Some(at.to_string());
+        }
+        s.refresh_requested_at = tokens.refresh_requested_at.clone();
+        // A refresh that failed transiently while the token is still good is retried.
+        s.retry_attempts = tokens.retry_in.map(|_| attempts + 1);
+        s.next_retry_at = tokens.retry_in.map(|d| plus(now, backoff(attempts).max(d)));
+        s.authorization_url = None;
+    });
+    status::write(conn, next, ctx).await?;
+    let mut wake: Vec<Duration> = Vec::new();
+    if let Some(interval) = done.test_interval {
+        wake.push(until_next_test(conn, done.tested_at.as_ref(), interval));
+    }
+    if let Some(due) = tokens.next_refresh_at {
+        let left = due.duration_since(now.0);
+        wake.push(
+            Duration::try_from(left)
+                .unwrap_or_default()
+                .max(BACKOFF_MIN),
+        );
+    }
+    if let Some(retry) = tokens.retry_in {
+        wake.push(backoff(attempts).max(retry));
+    }
+    Ok(wake
+        .into_iter()
+        .min()
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
+}
+
+async fn failed(
+    conn: &Connection,
+    ctx: &Context,
+    now: &Time,
+    err: &Error,
+    stage: Stage,
+    secrets: &[String],
+) -> Result<Action, Error> {
+    let message = redact(&err.to_string(), secrets);
+    tracing::info!(reason = err.reason(), message = %message, "connection not ready");
+    let (state, desired) = status::failed(err, stage, &message);
+    let attempts = conn
+        .status
+        .as_ref()
+        .and_then(|s| s.retry_attempts)
+        .unwrap_or(0);
+    let retry_after = match err {
+        Error::ProviderUnavailable { retry_after, .. } => *retry_after,
+        _ => None,
+    };
+    let retry = err
+        .is_transient()
+        .then(|| backoff(attempts).max(retry_after.unwrap_or_default()));
+    let authorization_url = matches!(
+        err,
+        Error::AuthorizationRequired(_) | Error::TokenRevoked(_)
+    )
+    .then(|| oauth::authorization_url(conn, ctx))
+    .flatten();
+    let next = status::next(conn, state, &desired, now, |s| {
+        s.retry_attempts = retry.map(|_| attempts + 1);
+        s.next_retry_at = retry.map(|d| plus(now, d));
+        s.authorization_url = authorization_url;
+    });
+    status::write(conn, next, ctx).await?;
+    Ok(retry
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
 }
 
 /// The pipeline proper. Secret values it handles are pushed to `secrets`, so that any error
@@ -152,9 +206,19 @@ async fn pipeline(
     let parameters = validate::merged_parameters(&resolved, conn);
     validate::check(&resolved, &parameters).map_err(at(Stage::Credentials))?;
     let context = credentials::context(conn, &resolved, &parameters);
-    let creds = credentials::obtain(&resolved, &context, ctx).map_err(at(Stage::Credentials))?;
+    let tokens = match resolved.auth.type_ {
+        AuthType::Oauth2 | AuthType::ClientCredentials => {
+            oauth::obtain(conn, &resolved, &parameters, ctx, now.0).await
+        }
+        _ => credentials::obtain(&resolved, &context, ctx).map(|credentials| Obtained {
+            credentials,
+            ..Obtained::default()
+        }),
+    }
+    .map_err(at(Stage::Credentials))?;
+    let creds = &tokens.credentials;
     secrets.extend(creds.values().map(|v| v.expose_secret().to_owned()));
-    let context = credentials::with_credentials(context, &creds);
+    let context = credentials::with_credentials(context, creds);
     let client = match &resolved.connector.api_client {
         Some(api_client) => Some(
             credentials::render_api_client(&resolved, api_client, &context, ctx)
@@ -162,30 +226,34 @@ async fn pipeline(
         ),
         None => None,
     };
-    let want = store::desired(conn, &creds, client.as_ref().map(|(c, _)| c));
-    let wrote = store::apply(conn, want, ctx)
+    let want = store::desired(conn, creds, client.as_ref().map(|(c, _)| c));
+    // New tokens are persisted here, before the test or anything else uses them.
+    let wrote = store::apply(conn, want, tokens.precondition.clone(), ctx)
         .await
         .map_err(at(Stage::Credentials))?;
-    let Some(test_spec) = &resolved.connector.test else {
-        return Ok(Connected {
-            tested_at: None,
-            has_test: false,
-            test_interval: None,
-        });
+    let interval = resolved
+        .connector
+        .test
+        .as_ref()
+        .and_then(|t| t.interval)
+        .map(Duration::from);
+    let mut connected = Connected {
+        tested_at: None,
+        has_test: resolved.connector.test.is_some(),
+        test_interval: interval,
+        tokens,
     };
-    let interval = test_spec.interval.map(Duration::from);
+    let Some(test_spec) = &resolved.connector.test else {
+        return Ok(connected);
+    };
     if !wrote && !test_due(conn, interval, now) {
-        return Ok(Connected {
-            tested_at: None,
-            has_test: true,
-            test_interval: interval,
-        });
+        return Ok(connected);
     }
     let Some((client, allowed)) = &client else {
+        let label = &resolved.connector_label;
         return Err((
             Error::InvalidConnector(format!(
-                "{} defines a test but no apiClient to send it with",
-                resolved.connector_label
+                "{label} defines a test but no apiClient to send it with"
             )),
             Stage::Test,
         ));
@@ -200,11 +268,8 @@ async fn pipeline(
     )
     .await
     .map_err(at(Stage::Test))?;
-    Ok(Connected {
-        tested_at: Some(now.clone()),
-        has_test: true,
-        test_interval: interval,
-    })
+    connected.tested_at = Some(now.clone());
+    Ok(connected)
 }
 
 /// Whether the test must run although the credentials did not change: the spec changed, the

@@ -68,6 +68,11 @@ pub fn failed(err: &Error, stage: Stage, message: &str) -> (ConnectionState, Vec
     );
     let state = if waiting {
         ConnectionState::Pending
+    } else if matches!(
+        err,
+        Error::AuthorizationRequired(_) | Error::TokenRevoked(_)
+    ) {
+        ConnectionState::AuthorizationRequired
     } else {
         ConnectionState::Error
     };

@@ -121,14 +121,29 @@ fn owned_data_keys(secret: &Secret) -> Vec<String> {
         .collect()
 }
 
+/// How often new tokens are re-applied over a Secret that changed under them: each retry
+/// re-reads it, and a third concurrent writer within milliseconds means something is wrong.
+const CONFLICT_RETRIES: usize = 3;
+
 /// Applies the Secret unless the cache shows it is already right. Returns whether it wrote.
-pub async fn apply(conn: &Connection, want: Secret, ctx: &Context) -> Result<bool, Error> {
+///
+/// `precondition` is the resourceVersion new tokens were obtained against. It makes the write
+/// optimistic: if the Secret changed meanwhile, the API server refuses (409) and the write is
+/// repeated over the current version, because the tokens just obtained are the newest and
+/// must not be lost (the provider may already have invalidated the old refresh token).
+pub async fn apply(
+    conn: &Connection,
+    want: Secret,
+    precondition: Option<String>,
+    ctx: &Context,
+) -> Result<bool, Error> {
     let namespace = conn.namespace().unwrap_or_default();
     let name = secret_name(conn);
     let cached = ctx.secrets.get(&ObjectRef::new(&name).within(&namespace));
-    if cached
-        .as_deref()
-        .is_some_and(|have| up_to_date(have, &want))
+    if precondition.is_none()
+        && cached
+            .as_deref()
+            .is_some_and(|have| up_to_date(have, &want))
     {
         return Ok(false);
     }
@@ -138,8 +153,29 @@ pub async fn apply(conn: &Connection, want: Secret, ctx: &Context) -> Result<boo
     let mut body = serde_json::to_value(&want).expect("a Secret always serializes");
     body["apiVersion"] = "v1".into();
     body["kind"] = "Secret".into();
-    api.patch(&name, &params, &Patch::Apply(body)).await?;
-    Ok(true)
+    let mut version = precondition.filter(|v| !v.is_empty());
+    for _ in 0..CONFLICT_RETRIES {
+        body["metadata"]["resourceVersion"] =
+            version.clone().map_or(serde_json::Value::Null, Into::into);
+        if version.is_none()
+            && let Some(meta) = body["metadata"].as_object_mut()
+        {
+            meta.remove("resourceVersion");
+        }
+        match api.patch(&name, &params, &Patch::Apply(&body)).await {
+            Ok(_) => return Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                tracing::info!(
+                    "credentials Secret changed while tokens were refreshed; writing them over the new version"
+                );
+                version = api.get_opt(&name).await?.and_then(|s| s.resource_version());
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(Error::unavailable(
+        "the credentials Secret kept changing while new tokens were written; retrying",
+    ))
 }
 
 /// Deletes the credentials Secret if the cache has it. Returns whether it deleted.

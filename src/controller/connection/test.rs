@@ -85,7 +85,7 @@ pub async fn send(
         builder = builder.body(render(format!("{field}.body"), body)?);
     }
     let response = builder.send().await.map_err(|err| {
-        Error::ProviderUnavailable(format!(
+        Error::unavailable(format!(
             "{field} request {}",
             describe_transport_error(&err)
         ))
@@ -101,7 +101,7 @@ pub async fn send(
         return Ok(());
     }
     if status >= 500 || status == 429 {
-        return Err(Error::ProviderUnavailable(format!(
+        return Err(Error::unavailable(format!(
             "{field} request answered HTTP {status}: {}",
             excerpt(&body)
         )));

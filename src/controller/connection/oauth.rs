@@ -1,0 +1,463 @@
+//! Step 3 for `oauth2` and `client-credentials`: use the stored tokens while they are fresh,
+//! refresh them ahead of expiry, and decide when a person must authorize again.
+//!
+//! Rotation safety: the refresh token is read from the API (not the cache) right before it is
+//! used; on `invalid_grant` the store is read again, because another writer (the callback, or
+//! a previous leader) may have rotated it; new tokens are persisted before anything uses them
+//! (see `store::apply` with a precondition); a response without a refresh token keeps the old
+//! one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
+use kube::api::Api;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use super::credentials::Credentials;
+use super::dereference::Resolved;
+use super::store;
+use crate::api::{AuthType, Connection};
+use crate::auth::oauth2::{self as flow, App, Ask, Endpoints, TokenError, Tokens};
+use crate::controller::Context;
+use crate::error::Error;
+use crate::{schemas, templates};
+
+/// The annotation that asks for one refresh now; its value is echoed in status.
+pub const REFRESH_REQUESTED_AT: &str = "plugboard.dev/refresh-requested-at";
+
+/// Refresh no later than this before expiry, whatever the lifetime: leaves room for a few
+/// retries against a struggling token endpoint before the access token lapses.
+const MIN_MARGIN: Duration = Duration::from_secs(300);
+/// And no later than this share of the lifetime before expiry, for long-lived tokens.
+const MARGIN_SHARE: f64 = 0.2;
+/// Up to this share of the lifetime is added at random, so tokens issued together spread
+/// their refreshes instead of arriving at the token endpoint in one burst.
+const JITTER_SHARE: f64 = 0.1;
+
+/// What obtaining credentials produced, beyond the credentials themselves.
+#[derive(Debug, Default)]
+pub struct Obtained {
+    pub credentials: Credentials,
+    /// The stored Secret's resourceVersion when new tokens must be persisted over it.
+    pub precondition: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub next_refresh_at: Option<Timestamp>,
+    pub refreshed_at: Option<Timestamp>,
+    /// The refresh failed transiently while the access token is still valid: try again then.
+    pub retry_in: Option<Duration>,
+    /// The annotation value acted on in this reconcile.
+    pub refresh_requested_at: Option<String>,
+}
+
+/// The stored tokens, if any, read from the credentials Secret.
+fn stored(secret: Option<&Secret>) -> BTreeMap<String, SecretString> {
+    secret
+        .and_then(|s| s.data.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != store::API_CLIENT_KEY)
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                SecretString::from(String::from_utf8_lossy(&v.0).into_owned()),
+            )
+        })
+        .collect()
+}
+
+/// The OAuth app from the connector's `clientSecretRef`, checked against
+/// `customCredentialsSchema`.
+pub async fn app(conn: &Connection, resolved: &Resolved, ctx: &Context) -> Result<App, Error> {
+    let label = &resolved.connector_label;
+    let reference =
+        resolved.auth.client_secret_ref.as_ref().ok_or_else(|| {
+            Error::InvalidConnector(format!("{label} auth needs clientSecretRef"))
+        })?;
+    let namespace = reference
+        .namespace
+        .clone()
+        .or_else(|| conn.namespace())
+        .unwrap_or_default();
+    let field = format!("{label} auth.clientSecretRef");
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&reference.name)
+        .await?
+        .ok_or_else(|| Error::SecretNotFound {
+            name: reference.name.clone(),
+            field: field.clone(),
+        })?;
+    let values: Map<String, Value> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value::String(String::from_utf8_lossy(&v.0).into_owned()),
+            )
+        })
+        .collect();
+    if let Some(schema) = &resolved.connector.custom_credentials_schema {
+        let validator = schemas::compile(&schema.to_value()).map_err(|err| {
+            Error::InvalidConnector(format!(
+                "{label} spec.customCredentialsSchema does not compile: {err}"
+            ))
+        })?;
+        let found = schemas::violations(&validator, &Value::Object(values.clone()));
+        if !found.is_empty() {
+            return Err(Error::InvalidConnector(format!(
+                "Secret {:?} ({field}) does not match spec.customCredentialsSchema: {}",
+                reference.name,
+                schemas::describe(&found)
+            )));
+        }
+    }
+    let text = |key: &str| values.get(key).and_then(Value::as_str).map(str::to_owned);
+    let missing = |key: &str| Error::SecretKeyNotFound {
+        name: reference.name.clone(),
+        key: key.to_owned(),
+        field: field.clone(),
+    };
+    Ok(App {
+        client_id: text("clientId").ok_or_else(|| missing("clientId"))?,
+        client_secret: SecretString::from(
+            text("clientSecret").ok_or_else(|| missing("clientSecret"))?,
+        ),
+    })
+}
+
+/// Scopes and extra parameters: `connectorParameters.scopes` (merged into `parameters`)
+/// overrides the auth method's default scopes, as the integration-engine model has it.
+pub fn ask(
+    resolved: &Resolved,
+    parameters: &Map<String, Value>,
+    extra: Option<&BTreeMap<String, String>>,
+) -> Ask {
+    let scopes = match parameters.get("scopes") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(joined)) => joined.split_whitespace().map(str::to_owned).collect(),
+        _ => resolved.auth.scopes.clone().unwrap_or_default(),
+    };
+    let mut extra: Vec<(String, String)> = extra
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if resolved.auth.type_ == AuthType::ClientCredentials
+        && let Some(audience) = &resolved.auth.audience
+    {
+        extra.push(("audience".to_owned(), audience.clone()));
+    }
+    Ask {
+        scopes,
+        separator: resolved
+            .auth
+            .scope_separator
+            .clone()
+            .unwrap_or_else(|| " ".to_owned()),
+        extra,
+    }
+}
+
+pub fn endpoints(resolved: &Resolved) -> Endpoints<'_> {
+    Endpoints {
+        authorize_uri: resolved.auth.authorize_uri.as_deref(),
+        token_uri: resolved.auth.token_uri.as_deref(),
+        revoke_uri: resolved.auth.revoke_uri.as_deref(),
+        client_auth: resolved.auth.client_auth,
+    }
+}
+
+fn expires_at(tokens: &BTreeMap<String, SecretString>) -> Option<Timestamp> {
+    tokens
+        .get("expires_at")
+        .and_then(|t| t.expose_secret().parse().ok())
+}
+
+/// When to refresh tokens that expire at `expires_at` and were issued at `issued_at`.
+pub fn refresh_due(issued_at: Timestamp, expires_at: Timestamp) -> Timestamp {
+    let lifetime = Duration::try_from(expires_at.duration_since(issued_at)).unwrap_or_default();
+    let margin = MIN_MARGIN.max(lifetime.mul_f64(MARGIN_SHARE));
+    let jitter = lifetime.mul_f64(JITTER_SHARE * rand::random::<f64>());
+    let before = SignedDuration::try_from(margin + jitter).unwrap_or(SignedDuration::MAX);
+    expires_at
+        .checked_sub(before)
+        .unwrap_or(issued_at)
+        .max(issued_at)
+}
+
+/// Credentials for `oauth2` and `client-credentials`.
+pub async fn obtain(
+    conn: &Connection,
+    resolved: &Resolved,
+    parameters: &Map<String, Value>,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Obtained, Error> {
+    let cached = ctx.secrets.get(
+        &kube::runtime::reflector::ObjectRef::new(&store::secret_name(conn))
+            .within(&conn.namespace().unwrap_or_default()),
+    );
+    let tokens = stored(cached.as_deref());
+    let status = conn.status.clone().unwrap_or_default();
+    let requested = conn.annotations().get(REFRESH_REQUESTED_AT).cloned();
+    let forced = requested.is_some() && requested != status.refresh_requested_at;
+    let expires = expires_at(&tokens);
+    let has_token = tokens.contains_key("access_token");
+    let due = status
+        .next_refresh_at
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .or_else(|| {
+            expires.map(|e| {
+                refresh_due(now, e).min(
+                    e.checked_sub(SignedDuration::try_from(MIN_MARGIN).unwrap())
+                        .unwrap_or(e),
+                )
+            })
+        });
+    let fresh = has_token && !forced && due.is_none_or(|due| now < due);
+    let mut obtained = Obtained {
+        expires_at: expires,
+        next_refresh_at: due.filter(|_| has_token),
+        refresh_requested_at: status.refresh_requested_at.clone(),
+        ..Obtained::default()
+    };
+    if fresh {
+        obtained.credentials = tokens;
+        return Ok(obtained);
+    }
+    let app = app(conn, resolved, ctx).await?;
+    let result = match resolved.auth.type_ {
+        AuthType::ClientCredentials => {
+            let ask = ask(
+                resolved,
+                parameters,
+                resolved.auth.extra_token_params.as_ref(),
+            );
+            flow::client_credentials(&ctx.http, &app, &endpoints(resolved), &ask).await
+        }
+        _ => refresh_oauth2(conn, resolved, &app, ctx, has_token, expires, now).await?,
+    };
+    obtained.refresh_requested_at = requested.clone().or(obtained.refresh_requested_at);
+    match result {
+        Ok(new) => {
+            let response_templates = if resolved.auth.type_ == AuthType::Oauth2 {
+                resolved
+                    .auth
+                    .credentials_from_refresh_response
+                    .as_ref()
+                    .or(resolved.auth.credentials_from_token_response.as_ref())
+            } else {
+                resolved.auth.credentials_from_token_response.as_ref()
+            };
+            obtained.credentials = merge_tokens(
+                tokens,
+                &new,
+                response_templates,
+                ctx,
+                &resolved.connector_label,
+            )?;
+            obtained.expires_at = new.expires_at;
+            obtained.next_refresh_at = new.expires_at.map(|e| refresh_due(now, e));
+            obtained.refreshed_at = Some(now);
+            obtained.precondition = Some(
+                cached
+                    .and_then(|s| s.resource_version())
+                    .unwrap_or_default(),
+            );
+            Ok(obtained)
+        }
+        Err(err) => unavailable_or_fail(err, obtained, expires, has_token, now),
+    }
+}
+
+/// The refresh-token grant, with the rotation rules; `Err` for outcomes that end the attempt.
+async fn refresh_oauth2(
+    conn: &Connection,
+    resolved: &Resolved,
+    app: &App,
+    ctx: &Context,
+    has_token: bool,
+    expires: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Result<Tokens, TokenError>, Error> {
+    if !has_token {
+        return Err(Error::AuthorizationRequired(
+            "no credentials yet: a person must authorize access at the provider".to_owned(),
+        ));
+    }
+    // Read the refresh token from the API, not the cache: it may have been rotated a moment ago.
+    let current = stored(fresh_secret(conn, ctx).await?.as_ref());
+    let Some(refresh_token) = current.get("refresh_token").cloned() else {
+        if resolved.auth.no_refresh_token == Some(true) || expires.is_some_and(|e| now >= e) {
+            return Err(Error::AuthorizationRequired("the access token expired and there is no refresh token: a person must authorize again".to_owned()));
+        }
+        return Err(Error::AuthorizationRequired(
+            "there is no refresh token: a person must authorize again".to_owned(),
+        ));
+    };
+    let extra: Vec<(String, String)> = resolved
+        .auth
+        .extra_token_params
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let endpoints = endpoints(resolved);
+    match flow::refresh(&ctx.http, app, &endpoints, &refresh_token, &extra).await {
+        Err(TokenError::InvalidGrant(description)) => {
+            // Another writer may have rotated the token between our read and our use.
+            let again = stored(fresh_secret(conn, ctx).await?.as_ref());
+            match again.get("refresh_token") {
+                Some(rotated) if rotated.expose_secret() != refresh_token.expose_secret() => {
+                    Ok(flow::refresh(&ctx.http, app, &endpoints, rotated, &extra).await)
+                }
+                _ => Err(Error::TokenRevoked(format!(
+                    "the provider refused the refresh token (invalid_grant{}): a person must authorize again",
+                    description.map(|d| format!(": {d}")).unwrap_or_default()
+                ))),
+            }
+        }
+        other => Ok(other),
+    }
+}
+
+async fn fresh_secret(conn: &Connection, ctx: &Context) -> Result<Option<Secret>, Error> {
+    let api: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    Ok(api.get_opt(&store::secret_name(conn)).await?)
+}
+
+/// A failed token request: transient failures keep a still-valid access token in use.
+fn unavailable_or_fail(
+    err: TokenError,
+    mut obtained: Obtained,
+    expires: Option<Timestamp>,
+    has_token: bool,
+    now: Timestamp,
+) -> Result<Obtained, Error> {
+    match err {
+        TokenError::Unavailable {
+            message,
+            retry_after,
+        } => {
+            let still_valid = has_token && expires.is_none_or(|e| now < e);
+            if !still_valid {
+                return Err(Error::ProviderUnavailable {
+                    message,
+                    retry_after,
+                });
+            }
+            obtained.retry_in = Some(retry_after.unwrap_or(Duration::from_secs(1)));
+            Ok(obtained)
+        }
+        TokenError::InvalidGrant(d) => Err(Error::TokenRevoked(format!(
+            "the provider refused the grant (invalid_grant{})",
+            d.map(|d| format!(": {d}")).unwrap_or_default()
+        ))),
+        TokenError::Rejected { code, description } => Err(Error::InvalidConnector(format!(
+            "the token endpoint refused the request ({code}{}); check the OAuth app in clientSecretRef",
+            description.map(|d| format!(": {d}")).unwrap_or_default()
+        ))),
+        TokenError::Misconfigured(message) => Err(Error::InvalidConnector(message)),
+    }
+}
+
+/// The stored credentials updated with a token response: a response without a refresh token
+/// keeps the old one; mapping templates add their keys.
+pub fn merge_tokens(
+    mut stored: BTreeMap<String, SecretString>,
+    new: &Tokens,
+    templates_map: Option<&BTreeMap<String, String>>,
+    ctx: &Context,
+    label: &str,
+) -> Result<Credentials, Error> {
+    stored.insert("access_token".into(), new.access_token.clone());
+    if let Some(rt) = &new.refresh_token {
+        stored.insert("refresh_token".into(), rt.clone());
+    }
+    stored.insert(
+        "token_type".into(),
+        SecretString::from(new.token_type.clone()),
+    );
+    match new.expires_at {
+        Some(at) => stored.insert("expires_at".into(), SecretString::from(at.to_string())),
+        None => stored.remove("expires_at"),
+    };
+    if let Some(scope) = &new.scope {
+        stored.insert("scope".into(), SecretString::from(scope.clone()));
+    }
+    if let Some(map) = templates_map {
+        let context = templates::to_value(&serde_json::json!({"response": new.response.0}));
+        for (key, source) in map {
+            let rendered = ctx.templates.render(source, &context).map_err(|source| {
+                Error::InvalidTemplate {
+                    field: format!("{label} auth credentials mapping {key}"),
+                    source,
+                }
+            })?;
+            stored.insert(key.clone(), SecretString::from(rendered));
+        }
+    }
+    Ok(stored)
+}
+
+/// The link a person follows to authorize: the operator's own connect endpoint.
+pub fn authorization_url(conn: &Connection, ctx: &Context) -> Option<String> {
+    let base = ctx.config.public_url.as_deref()?.trim_end_matches('/');
+    Some(format!(
+        "{base}/connect/{}/{}",
+        conn.namespace().unwrap_or_default(),
+        conn.name_any()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_one_hour_token_refreshes_between_twelve_and_eighteen_minutes_early() {
+        let issued = at("2026-01-01T00:00:00Z");
+        let expires = at("2026-01-01T01:00:00Z");
+        for _ in 0..100 {
+            let due = refresh_due(issued, expires);
+            let early = expires.duration_since(due).as_secs();
+            // 20 % of 60 min is 12 min; jitter adds up to 10 % (6 min).
+            assert!((720..=1080).contains(&early), "{early}s early");
+        }
+    }
+
+    #[test]
+    fn a_short_token_refreshes_at_least_five_minutes_early_but_not_before_issue() {
+        let issued = at("2026-01-01T00:00:00Z");
+        let due = refresh_due(issued, at("2026-01-01T00:30:00Z"));
+        assert!(at("2026-01-01T00:30:00Z").duration_since(due).as_secs() >= 300);
+        assert_eq!(refresh_due(issued, at("2026-01-01T00:02:00Z")), issued);
+    }
+
+    #[test]
+    fn refreshes_spread_out() {
+        let issued = at("2026-01-01T00:00:00Z");
+        let expires = at("2026-01-01T01:00:00Z");
+        let mut dues: Vec<Timestamp> = (0..50).map(|_| refresh_due(issued, expires)).collect();
+        dues.sort();
+        dues.dedup();
+        assert!(
+            dues.len() > 40,
+            "tokens issued together get different refresh times"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! The operator side of whole-loop tests: run plugboard's controllers in-process against a
+//! cluster from `support`, build the objects a user would apply, and wait for what a user
+//! would see. Nothing here knows whether the cluster is the test server or a real one.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use plugboard::api::{Condition, Connection, Connector, Tenant};
+
+/// How long a test waits for the operator to converge. Generous: a loaded CI machine with
+/// two cores is slow, and a passing test returns as soon as the state is reached.
+pub const CONVERGE: Duration = Duration::from_secs(30);
+
+/// The provider timeout in tests.
+pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// plugboard's controllers, running in this process until dropped.
+pub struct Operator {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    /// Starts the controllers for one namespace, with private networks allowed so that the
+    /// provider played by wiremock on 127.0.0.1 can be reached.
+    pub fn start(client: Client, namespace: &str) -> Self {
+        Self::with(client, namespace, true)
+    }
+
+    /// Starts the controllers with the SSRF guard on, as in production.
+    pub fn start_guarded(client: Client, namespace: &str) -> Self {
+        Self::with(client, namespace, false)
+    }
+
+    fn with(client: Client, namespace: &str, allow_private_networks: bool) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let settings = plugboard::controller::Settings {
+            namespace: Some(namespace.to_owned()),
+            allow_private_networks,
+            // Short, so that a test of a slow provider takes seconds, not the default's 15.
+            provider_timeout: Some(PROVIDER_TIMEOUT),
+            public_url: Some("http://plugboard.test".to_owned()),
+        };
+        let task = tokio::spawn(plugboard::controller::run(client, settings, async {
+            let _ = stopped.await;
+        }));
+        Self { stop: Some(stop), task }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// Polls `name` until `done` holds, and fails the test with the last state seen otherwise.
+pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, done: impl Fn(&K) -> bool) -> K
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    let mut last = None;
+    loop {
+        if let Ok(Some(object)) = api.get_opt(name).await {
+            if done(&object) {
+                return object;
+            }
+            last = Some(object);
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("{name}: timed out waiting until {what}; last seen: {last:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls until `name` is gone.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str)
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while api.get_opt(name).await.expect("get works").is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "{name} was not deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn condition<'a>(conn: &'a Connection, type_: &str) -> Option<&'a Condition> {
+    conn.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// The Ready condition's status and reason, e.g. `("True", "Connected")`.
+pub fn ready(conn: &Connection) -> Option<(String, String)> {
+    condition(conn, "Ready").map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+pub fn is_ready_with(conn: &Connection, status: &str, reason: &str) -> bool {
+    ready(conn).is_some_and(|(s, r)| s == status && r == reason)
+        && conn.status.as_ref().and_then(|s| s.observed_generation) == conn.metadata.generation
+}
+
+pub async fn create<K>(api: &Api<K>, object: serde_json::Value) -> K
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + Debug,
+{
+    let object: K = serde_json::from_value(object).expect("test object matches the API types");
+    api.create(&PostParams::default(), &object).await.expect("create succeeds")
+}
+
+/// A Stripe-style static API-key connector whose API the given base URI serves.
+pub fn static_connector(name: &str, base_uri: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": "Connector",
+        "metadata": {"name": name},
+        "spec": {
+            "displayName": "Stripe",
+            "auth": {"type": "static", "credentials": {"apiKey": "{{ input.apiKey }}"}},
+            "inputSchema": {
+                "type": "object",
+                "required": ["apiKey"],
+                "properties": {"apiKey": {"type": "string", "minLength": 12, "pattern": "^sk_"}},
+            },
+            "parametersSchema": {
+                "type": "object",
+                "properties": {"environment": {"enum": ["production", "sandbox"]}},
+            },
+            "parameters": {"environment": "production"},
+            "apiClient": {
+                "baseUri": base_uri,
+                "headers": {
+                    "Authorization": "Bearer {{ credentials.apiKey }}",
+                    "X-Environment": "{{ parameters.environment }}",
+                    "X-Tenant": "{{ tenant.id }}",
+                },
+            },
+            "test": {"path": "/v1/account", "expectStatus": [200]},
+            "disconnect": {"method": "DELETE", "path": "/v1/keys/current"},
+        }
+    })
+}
+
+pub fn tenant(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name},
+        "spec": {"displayName": "Acme Inc.", "fields": {"plan": "enterprise"}},
+    })
+}
+
+/// A Connection whose API key comes from the Secret `<name>-input`.
+pub fn connection(name: &str, tenant: &str, connector: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": "Connection",
+        "metadata": {"name": name},
+        "spec": {
+            "tenantRef": {"name": tenant},
+            "connectorRef": {"name": connector},
+            "inputFrom": [{"field": "apiKey", "secretKeyRef": {"name": format!("{name}-input"), "key": "api-key"}}],
+        }
+    })
+}
+
+pub fn input_secret(connection: &str, api_key: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": format!("{connection}-input")},
+        "stringData": {"api-key": api_key},
+    })
+}
+
+/// A Secret's value as text.
+pub fn secret_text(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+}
+
+pub type Apis = (Api<Connector>, Api<Tenant>, Api<Connection>, Api<Secret>);
+
+pub fn apis(client: &Client, namespace: &str) -> Apis {
+    (
+        Api::namespaced(client.clone(), namespace),
+        Api::namespaced(client.clone(), namespace),
+        Api::namespaced(client.clone(), namespace),
+        Api::namespaced(client.clone(), namespace),
+    )
+}
