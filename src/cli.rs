@@ -60,6 +60,21 @@ pub struct RunArgs {
     /// authorizationUrl.
     #[arg(long, env = "PLUGBOARD_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// Addresses a finished consent flow may redirect to, as URL prefixes (comma-separated,
+    /// for example `https://app.example.com/integrations`). Any other `redirectUri` is refused.
+    #[arg(long, env = "PLUGBOARD_REDIRECT_ALLOWLIST", value_delimiter = ',')]
+    pub redirect_allowlist: Vec<String>,
+    /// The namespace the operator runs in, where it keeps the OAuth state signing key.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub operator_namespace: String,
+    /// Name of the Secret holding the OAuth state signing key (key `key`, at least 32 bytes).
+    /// Created with a random key when missing, so every replica signs and verifies alike.
+    #[arg(
+        long,
+        env = "PLUGBOARD_STATE_KEY_SECRET",
+        default_value = "plugboard-state-key"
+    )]
+    pub state_key_secret: String,
 }
 
 fn parse_public_url(value: &str) -> Result<String, String> {

@@ -3,10 +3,16 @@
 
 use std::time::Duration;
 
-use kube::api::ListParams;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client, Config};
 
 use crate::api::Connection;
+use crate::auth::state::StateKey;
 use crate::cli::RunArgs;
 use crate::{telemetry, web};
 
@@ -27,6 +33,8 @@ pub enum OperatorError {
         "the plugboard CRDs are not installed in the cluster at {url}; install them with `plugboard crd | kubectl apply --server-side -f -`"
     )]
     CrdsMissing { url: String },
+    #[error("cannot use the OAuth state key Secret {secret}: {reason}")]
+    StateKey { secret: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -51,38 +59,95 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     probe(&client, &url).await?;
     telemetry::init(logging);
 
+    let state_key = match &args.public_url {
+        Some(_) => Some(Arc::new(state_key(&client, &args).await?)),
+        None => None,
+    };
+    let settings = crate::controller::Settings {
+        namespace: args.namespace.clone(),
+        allow_private_networks: args.allow_private_networks,
+        provider_timeout: None,
+        public_url: args.public_url.clone(),
+        state_key,
+        redirect_allowlist: args.redirect_allowlist.clone(),
+    };
+    let (ctx, watches) = crate::controller::prepare(client, settings);
     let readiness = web::Readiness::default();
     let shutdown = shutdown_signal();
-    let server = web::serve(
-        args.listen,
-        web::router(readiness.clone()),
-        shutdown.clone(),
-    )
-    .await
-    .map_err(|source| OperatorError::Listen {
-        addr: args.listen,
-        source,
-    })?;
+    let router = web::router(readiness.clone()).merge(web::connect::router(ctx.clone()));
+    let server = web::serve(args.listen, router, shutdown.clone())
+        .await
+        .map_err(|source| OperatorError::Listen {
+            addr: args.listen,
+            source,
+        })?;
     tracing::info!(listen = %args.listen, cluster = %url, "plugboard started");
     readiness.set_ready();
     let (served, ()) = tokio::join!(
         server,
-        crate::controller::run(
-            client,
-            crate::controller::Settings {
-                namespace: args.namespace,
-                allow_private_networks: args.allow_private_networks,
-                provider_timeout: None,
-                public_url: args.public_url,
-            },
-            shutdown
-        )
+        crate::controller::run_prepared(ctx, watches, shutdown)
     );
     if let Err(err) = served {
         tracing::error!(error = %err, "HTTP server stopped");
     }
     tracing::info!("plugboard stopped");
     Ok(())
+}
+
+/// The Secret key under which the state signing key is kept.
+const STATE_KEY_FIELD: &str = "key";
+/// 32 random bytes: the HMAC-SHA256 output size, the strength the signature can have.
+const STATE_KEY_BYTES: usize = 32;
+
+/// The OAuth state signing key, shared by every replica through a Secret in the operator's
+/// namespace. The first replica to start creates it; the others (and later restarts) read it,
+/// so links issued by one replica complete on any other.
+async fn state_key(client: &Client, args: &RunArgs) -> Result<StateKey, OperatorError> {
+    let namespace = args.operator_namespace.clone();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let failed = |reason: String| OperatorError::StateKey {
+        secret: format!("{namespace}/{}", args.state_key_secret),
+        reason,
+    };
+    let existing = match api.get_opt(&args.state_key_secret).await {
+        Ok(found) => found,
+        Err(err) => return Err(failed(one_line(&err))),
+    };
+    let secret = match existing {
+        Some(secret) => secret,
+        None => {
+            let bytes: [u8; STATE_KEY_BYTES] = rand::random();
+            let fresh = Secret {
+                metadata: ObjectMeta {
+                    name: Some(args.state_key_secret.clone()),
+                    labels: Some(BTreeMap::from([(
+                        crate::controller::MANAGED_BY_LABEL.to_owned(),
+                        crate::controller::MANAGED_BY_VALUE.to_owned(),
+                    )])),
+                    ..ObjectMeta::default()
+                },
+                data: Some(BTreeMap::from([(
+                    STATE_KEY_FIELD.to_owned(),
+                    ByteString(bytes.to_vec()),
+                )])),
+                ..Secret::default()
+            };
+            match api.create(&PostParams::default(), &fresh).await {
+                Ok(created) => created,
+                // Another replica created it first: use theirs.
+                Err(kube::Error::Api(status)) if status.code == 409 => api
+                    .get(&args.state_key_secret)
+                    .await
+                    .map_err(|err| failed(one_line(&err)))?,
+                Err(err) => return Err(failed(one_line(&err))),
+            }
+        }
+    };
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove(STATE_KEY_FIELD))
+        .ok_or_else(|| failed(format!("it has no `{STATE_KEY_FIELD}` key")))?;
+    StateKey::new(bytes.0).map_err(failed)
 }
 
 /// Checks that the API server answers and serves the plugboard kinds, so a wrong context or

@@ -34,6 +34,9 @@ pub struct Claims {
     pub exp: i64,
     /// Random, unique per flow; the PKCE verifier is derived from it and it is consumed once.
     pub nonce: String,
+    /// Where to send the person afterwards (already checked against the allowlist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
 }
 
 /// Why a state was refused. Messages are safe to show to the person in the browser.
@@ -114,6 +117,13 @@ impl std::fmt::Debug for StateKey {
     }
 }
 
+/// A digest of a nonce, recorded once its flow completed so that the same state is not
+/// accepted twice; the nonce itself (from which the PKCE verifier derives) is not stored.
+pub fn consumed_marker(nonce: &str) -> String {
+    use sha2::Digest as _;
+    URL_SAFE_NO_PAD.encode(Sha256::digest(nonce.as_bytes()))
+}
+
 /// A fresh random nonce.
 pub fn nonce() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -135,6 +145,7 @@ mod tests {
             uid: "u-1".into(),
             exp,
             nonce: nonce(),
+            redirect: None,
         }
     }
 

@@ -7,8 +7,10 @@ pub mod connector;
 
 use std::sync::Arc;
 
+use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -35,6 +37,10 @@ pub struct Settings {
     pub provider_timeout: Option<std::time::Duration>,
     /// The operator's public base URL, where people reach `/connect` and `/oauth/callback`.
     pub public_url: Option<String>,
+    /// Signs OAuth state; shared by every replica.
+    pub state_key: Option<Arc<crate::auth::state::StateKey>>,
+    /// Where a finished consent flow may send the person (URL prefixes).
+    pub redirect_allowlist: Vec<String>,
 }
 
 /// What every reconcile can reach.
@@ -84,12 +90,18 @@ where
     (reader, stream)
 }
 
-/// Runs the controllers until `shutdown` resolves.
-pub async fn run(
-    client: Client,
-    settings: Settings,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
+/// The watch streams the controllers consume, prepared with the caches they feed.
+pub struct Watches {
+    connectors: BoxStream<'static, Result<Connector, watcher::Error>>,
+    cluster_connectors: BoxStream<'static, Result<ClusterConnector, watcher::Error>>,
+    tenants: BoxStream<'static, Result<Tenant, watcher::Error>>,
+    secrets: BoxStream<'static, Result<Secret, watcher::Error>>,
+    referenced_secrets: BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>>,
+}
+
+/// Builds the shared context (caches, HTTP client, event recorder) and the watches that fill
+/// it. The web endpoints share the context; `run` consumes the watches.
+pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
     let ns = settings.namespace.clone();
     let managed =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
@@ -106,16 +118,16 @@ pub async fn run(
         watcher::Config::default(),
     );
     let (secrets, secret_events) = reflect(scoped::<Secret>(&client, ns.as_deref()), managed);
-    // Referenced Secrets (inputFrom, fieldsFrom) are the user's and unlabelled: watch only
-    // their metadata, keep none of it, and map each change to the Connections naming it.
-    let secret_metadata: Api<kube::core::PartialObjectMeta<Secret>> = match ns.as_deref() {
+    // Referenced Secrets (inputFrom, fieldsFrom, clientSecretRef) are the user's and
+    // unlabelled: watch only their metadata, keep none of it, and map each change to the
+    // Connections that name it.
+    let secret_metadata: Api<PartialObjectMeta<Secret>> = match ns.as_deref() {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let referenced_secrets = watcher(secret_metadata, watcher::Config::default())
         .default_backoff()
         .applied_objects();
-
     let ctx = Arc::new(Context {
         client: client.clone(),
         http: crate::provider::http::client(
@@ -124,18 +136,59 @@ pub async fn run(
         ),
         templates: Templates::default(),
         recorder: Recorder::new(
-            client.clone(),
+            client,
             Reporter {
                 controller: "plugboard".into(),
                 instance: std::env::var("POD_NAME").ok(),
             },
         ),
-        connectors: connectors.clone(),
-        cluster_connectors: cluster_connectors.clone(),
-        tenants: tenants.clone(),
-        secrets: secrets.clone(),
+        connectors,
+        cluster_connectors,
+        tenants,
+        secrets,
         config: settings,
     });
+    let watches = Watches {
+        connectors: connector_events.boxed(),
+        cluster_connectors: cluster_connector_events.boxed(),
+        tenants: tenant_events.boxed(),
+        secrets: secret_events.boxed(),
+        referenced_secrets: referenced_secrets.boxed(),
+    };
+    (ctx, watches)
+}
+
+/// Prepares and runs the controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (ctx, watches) = prepare(client, settings);
+    run_prepared(ctx, watches, shutdown).await;
+}
+
+/// Runs the controllers over prepared watches until `shutdown` resolves.
+pub async fn run_prepared(
+    ctx: Arc<Context>,
+    watches: Watches,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.namespace.clone();
+    let (connectors, cluster_connectors, tenants, secrets) = (
+        ctx.connectors.clone(),
+        ctx.cluster_connectors.clone(),
+        ctx.tenants.clone(),
+        ctx.secrets.clone(),
+    );
+    let Watches {
+        connectors: connector_events,
+        cluster_connectors: cluster_connector_events,
+        tenants: tenant_events,
+        secrets: secret_events,
+        referenced_secrets,
+    } = watches;
 
     let controller = Controller::new(
         scoped::<Connection>(&client, ns.as_deref()),
@@ -166,18 +219,28 @@ pub async fn run(
                 conn.namespace() == ns && conn.spec.tenant_ref.name == name
             })
         })
-        .watches_stream(referenced_secrets, move |s| {
-            let (ns, name) = (s.namespace(), s.name_any());
-            let tenants = tenants.clone();
-            connection::referencing(&c4, |conn| {
-                conn.namespace() == ns
-                    && (conn
-                        .spec
-                        .input_from
-                        .iter()
-                        .any(|f| f.secret_key_ref.name == name)
-                        || tenant_reads_secret(&tenants, conn, &name))
-            })
+        .watches_stream(referenced_secrets, {
+            let (connectors, cluster_connectors) = (connectors.clone(), cluster_connectors.clone());
+            move |s| {
+                let (ns, name) = (s.namespace(), s.name_any());
+                connection::referencing(&c4, |conn| {
+                    let same_ns = conn.namespace() == ns;
+                    let reads_input = || {
+                        conn.spec
+                            .input_from
+                            .iter()
+                            .any(|f| f.secret_key_ref.name == name)
+                    };
+                    (same_ns && (reads_input() || tenant_reads_secret(&tenants, conn, &name)))
+                        || connector_reads_secret(
+                            &connectors,
+                            &cluster_connectors,
+                            conn,
+                            ns.as_deref(),
+                            &name,
+                        )
+                })
+            }
         });
 
     // Reconciling before the caches are filled would report connectors and tenants as
@@ -227,6 +290,35 @@ fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Rea
         tracing::debug!(error = %err, "reconcile queue");
     }
     future::ready(())
+}
+
+/// Whether the Connection's connector names the Secret `namespace/name` as its OAuth app.
+fn connector_reads_secret(
+    connectors: &Store<Connector>,
+    cluster_connectors: &Store<ClusterConnector>,
+    conn: &Connection,
+    namespace: Option<&str>,
+    name: &str,
+) -> bool {
+    let conn_ns = conn.namespace().unwrap_or_default();
+    let connector_name = &conn.spec.connector_ref.name;
+    let spec = match conn.connector_kind() {
+        ConnectorKind::Connector => connectors
+            .get(&ObjectRef::new(connector_name).within(&conn_ns))
+            .map(|c| c.spec.clone()),
+        ConnectorKind::ClusterConnector => cluster_connectors
+            .get(&ObjectRef::new(connector_name))
+            .map(|c| c.spec.0.clone()),
+    };
+    let Some(spec) = spec else { return false };
+    spec.auth
+        .iter()
+        .chain(spec.options.iter().flat_map(|o| o.values()))
+        .filter_map(|m| m.client_secret_ref.as_ref())
+        .any(|r| {
+            r.name == name
+                && r.namespace.as_deref().unwrap_or(&conn_ns) == namespace.unwrap_or_default()
+        })
 }
 
 fn tenant_reads_secret(tenants: &Store<Tenant>, conn: &Connection, secret: &str) -> bool {

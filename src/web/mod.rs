@@ -1,4 +1,6 @@
-//! The operator's HTTP server: health probes now; metrics and the connect flow join it.
+//! The operator's HTTP server: health probes and the connect flow.
+
+pub mod connect;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! Each step is a submodule. A reconcile that finds everything as it should be makes no API
 //! write: the Secret is compared with the watch cache and the status with the object's own.
 
+pub mod authorize;
 mod credentials;
 mod dereference;
 mod oauth;

@@ -1,0 +1,128 @@
+//! The connect flow's endpoints: `GET /connect/{namespace}/{name}` sends a person to the
+//! provider's consent page, `GET /oauth/callback` brings them back, stores the tokens and
+//! sends them on to an allowlisted `redirectUri` or shows a page.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::controller::Context;
+use crate::controller::connection::authorize::{self, FlowError};
+
+pub fn router(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/connect/{namespace}/{name}", get(start))
+        .route("/oauth/callback", get(callback))
+        .with_state(ctx)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartQuery {
+    redirect_uri: Option<String>,
+}
+
+async fn start(
+    State(ctx): State<Arc<Context>>,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(query): Query<StartQuery>,
+) -> Response {
+    match authorize::start(&ctx, &namespace, &name, query.redirect_uri).await {
+        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Err(err) => failure(&err),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(State(ctx): State<Arc<Context>>, Query(query): Query<CallbackQuery>) -> Response {
+    let result = match (&query.error, &query.code, &query.state) {
+        (Some(error), _, _) => Err(FlowError::Denied(
+            query
+                .error_description
+                .clone()
+                .unwrap_or_else(|| error.clone()),
+        )),
+        (None, Some(code), Some(state)) => authorize::complete(&ctx, state, code).await,
+        _ => Err(FlowError::State(crate::auth::state::StateError::Malformed)),
+    };
+    match result {
+        Ok(claims) => match claims.redirect {
+            Some(target) => {
+                let mut url = match url::Url::parse(&target) {
+                    Ok(url) => url,
+                    Err(_) => return failure(&FlowError::RedirectNotAllowed),
+                };
+                url.query_pairs_mut()
+                    .append_pair("connection", &format!("{}/{}", claims.ns, claims.name))
+                    .append_pair("status", "connected");
+                Redirect::to(url.as_str()).into_response()
+            }
+            None => page(
+                StatusCode::OK,
+                "Connected",
+                &format!(
+                    "Connection {}/{} is authorized. You can close this window.",
+                    claims.ns, claims.name
+                ),
+            ),
+        },
+        Err(err) => failure(&err),
+    }
+}
+
+fn failure(err: &FlowError) -> Response {
+    let status = if err.is_client_error() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    tracing::info!(error = %err, "connect flow refused");
+    page(status, "Not connected", &err.to_string())
+}
+
+/// A minimal page. Everything in it is HTML-escaped by the template engine: names and
+/// provider error descriptions come from outside.
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    let html = env
+        .render_str(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>plugboard: {{ title }}</title></head>\
+             <body><h1>{{ title }}</h1><p>{{ message }}</p></body></html>",
+            minijinja::context! { title, message },
+        )
+        .unwrap_or_else(|_| "plugboard".to_owned());
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_escape_what_they_show() {
+        let response = page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            "<script>alert(1)</script>",
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("&lt;script&gt;"), "{text}");
+        assert!(!text.contains("<script>"), "{text}");
+    }
+}
