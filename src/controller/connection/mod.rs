@@ -417,6 +417,9 @@ async fn revoke(conn: &Connection, ctx: &Context) -> Result<(), Error> {
         Err(Error::ConnectorNotFound { .. } | Error::TenantNotFound { .. }) => return Ok(()),
         Err(err) => return Err(err),
     };
+    if resolved.auth.revoke_uri.is_some() {
+        revoke_tokens(conn, &resolved, &stored, ctx).await?;
+    }
     let (Some(request), Some(api_client)) = (
         &resolved.connector.disconnect,
         &resolved.connector.api_client,
@@ -436,6 +439,36 @@ async fn revoke(conn: &Connection, ctx: &Context) -> Result<(), Error> {
         ctx,
     )
     .await
+}
+
+/// RFC 7009 revocation: the refresh token first (revoking it usually ends the grant and its
+/// access tokens), then the access token.
+async fn revoke_tokens(
+    conn: &Connection,
+    resolved: &dereference::Resolved,
+    stored: &credentials::Credentials,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let app = oauth::app(conn, resolved, ctx).await?;
+    let endpoints = oauth::endpoints(resolved);
+    for (key, refresh) in [("refresh_token", true), ("access_token", false)] {
+        let Some(token) = stored.get(key) else {
+            continue;
+        };
+        crate::auth::oauth2::revoke(&ctx.http, &app, &endpoints, token, refresh)
+            .await
+            .map_err(|err| match err {
+                crate::auth::oauth2::TokenError::Unavailable {
+                    message,
+                    retry_after,
+                } => Error::ProviderUnavailable {
+                    message,
+                    retry_after,
+                },
+                other => Error::DisconnectFailed(format!("revoking the {key} failed: {other}")),
+            })?;
+    }
+    Ok(())
 }
 
 /// Exponential backoff from `BACKOFF_MIN` to `BACKOFF_MAX`, with jitter so that Connections
