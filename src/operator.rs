@@ -74,7 +74,9 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     let (ctx, watches) = crate::controller::prepare(client, settings);
     let readiness = web::Readiness::default();
     let shutdown = shutdown_signal();
-    let router = web::router(readiness.clone()).merge(web::connect::router(ctx.clone()));
+    let router = web::router(readiness.clone())
+        .merge(web::connect::router(ctx.clone()))
+        .merge(web::metrics_router(ctx.metrics.clone()));
     let server = web::serve(args.listen, router, shutdown.clone())
         .await
         .map_err(|source| OperatorError::Listen {

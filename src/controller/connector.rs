@@ -166,6 +166,7 @@ pub async fn reconcile_namespaced(
     connector: Arc<Connector>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    ctx.metrics.reconciled("Connector", "success");
     if let Some(status) = next_status(
         connector.as_ref(),
         &connector.spec,
@@ -185,6 +186,7 @@ pub async fn reconcile_cluster(
     connector: Arc<ClusterConnector>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    ctx.metrics.reconciled("ClusterConnector", "success");
     if let Some(status) = next_status(
         connector.as_ref(),
         &connector.spec.0,

@@ -55,6 +55,7 @@ pub struct Context {
     pub tenants: Store<Tenant>,
     /// Only the Secrets plugboard manages (label selector), never every Secret.
     pub secrets: Store<Secret>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -146,6 +147,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         cluster_connectors,
         tenants,
         secrets,
+        metrics: Arc::default(),
         config: settings,
     });
     let watches = Watches {

@@ -46,6 +46,26 @@ async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, &'static str
     }
 }
 
+/// `/metrics`, from the controllers' shared metrics.
+pub fn metrics_router(metrics: Arc<crate::metrics::Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(
+                |State(metrics): State<Arc<crate::metrics::Metrics>>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                },
+            ),
+        )
+        .with_state(metrics)
+}
+
 /// Binds the listener first, so that an address in use is reported at start, then serves
 /// until `shutdown` resolves.
 pub async fn serve(

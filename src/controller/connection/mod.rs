@@ -44,12 +44,22 @@ const DISCONNECT_GRACE: SignedDuration = SignedDuration::from_secs(600);
 
 /// The reconcile entry point kube-runtime calls.
 pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile_inner(conn, &ctx).await;
+    ctx.metrics.reconcile_took("Connection", started.elapsed());
+    if let Err(err) = &result {
+        ctx.metrics.reconciled("Connection", err.reason());
+    }
+    result
+}
+
+async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action, Error> {
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, conn, |event| async {
         match event {
-            Finalizer::Apply(conn) => apply(&conn, &ctx).await,
-            Finalizer::Cleanup(conn) => cleanup(&conn, &ctx).await,
+            Finalizer::Apply(conn) => apply(&conn, ctx).await,
+            Finalizer::Cleanup(conn) => cleanup(&conn, ctx).await,
         }
     })
     .await
@@ -153,6 +163,7 @@ async fn failed(
     stage: Stage,
     secrets: &[String],
 ) -> Result<Action, Error> {
+    ctx.metrics.reconciled("Connection", err.reason());
     let message = redact(&err.to_string(), secrets);
     tracing::info!(reason = err.reason(), message = %message, "connection not ready");
     let (state, desired) = status::failed(err, stage, &message);
@@ -403,6 +414,11 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
         }
     }
     store::delete(conn, ctx).await?;
+    ctx.metrics.connection_state(
+        &conn.namespace().unwrap_or_default(),
+        &conn.name_any(),
+        None,
+    );
     Ok(Action::await_change())
 }
 

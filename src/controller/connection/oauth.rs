@@ -235,6 +235,7 @@ pub async fn obtain(
         return Ok(obtained);
     }
     let app = app(conn, resolved, ctx).await?;
+    let started = std::time::Instant::now();
     let result = match resolved.auth.type_ {
         AuthType::ClientCredentials => {
             let ask = ask(
@@ -246,6 +247,13 @@ pub async fn obtain(
         }
         _ => refresh_oauth2(conn, resolved, &app, ctx, has_token, expires, now).await?,
     };
+    ctx.metrics.provider_call("token", started.elapsed());
+    ctx.metrics.refreshed(match &result {
+        Ok(_) => "success",
+        Err(TokenError::Unavailable { .. }) => "unavailable",
+        Err(TokenError::InvalidGrant(_)) => "revoked",
+        Err(_) => "rejected",
+    });
     obtained.refresh_requested_at = requested.clone().or(obtained.refresh_requested_at);
     match result {
         Ok(new) => {

@@ -84,7 +84,10 @@ pub async fn send(
     if let Some(body) = &request.body {
         builder = builder.body(render(format!("{field}.body"), body)?);
     }
-    let response = builder.send().await.map_err(|err| {
+    let started = std::time::Instant::now();
+    let sent = builder.send().await;
+    ctx.metrics.provider_call(field, started.elapsed());
+    let response = sent.map_err(|err| {
         Error::unavailable(format!(
             "{field} request {}",
             describe_transport_error(&err)

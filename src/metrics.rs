@@ -1,0 +1,237 @@
+//! Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+//!
+//! Every label takes values from a small fixed set (a kind, an error reason, a state, a
+//! purpose); never an object name, so the number of series does not grow with the number of
+//! Connections.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::api::ConnectionState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    kind: &'static str,
+    /// `success`, or the error's reason word.
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PurposeLabels {
+    /// `test`, `disconnect`, `token` or `revoke`.
+    purpose: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// Reconcile and provider call durations span milliseconds (a no-op) to the provider timeout.
+fn duration_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ]
+    .into_iter()
+}
+
+/// The operator's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    reconcile_duration: Family<KindLabels, Histogram>,
+    refreshes: Family<ResultLabels, Counter>,
+    provider_duration: Family<PurposeLabels, Histogram>,
+    states: Arc<ConnectionStates>,
+}
+
+/// The last state of every Connection this replica reconciled, counted at scrape time.
+#[derive(Debug, Default)]
+struct ConnectionStates(Mutex<HashMap<(String, String), ConnectionState>>);
+
+impl prometheus_client::collector::Collector for ConnectionStates {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut counts: HashMap<ConnectionState, i64> = HashMap::new();
+        for state in self.0.lock().expect("not poisoned").values() {
+            *counts.entry(*state).or_default() += 1;
+        }
+        let family = encoder.encode_descriptor(
+            "plugboard_connections",
+            "Connections by state, as this replica last reconciled them",
+            None,
+            MetricType::Gauge,
+        )?;
+        let mut family = family;
+        for state in [
+            ConnectionState::Pending,
+            ConnectionState::AuthorizationRequired,
+            ConnectionState::Connected,
+            ConnectionState::Error,
+            ConnectionState::Disconnected,
+        ] {
+            let gauge = ConstGauge::new(counts.get(&state).copied().unwrap_or(0));
+            gauge.encode(family.encode_family(&StateLabels {
+                state: state_name(state),
+            })?)?;
+        }
+        Ok(())
+    }
+}
+
+fn state_name(state: ConnectionState) -> &'static str {
+    match state {
+        ConnectionState::Pending => "Pending",
+        ConnectionState::AuthorizationRequired => "AuthorizationRequired",
+        ConnectionState::Connected => "Connected",
+        ConnectionState::Error => "Error",
+        ConnectionState::Disconnected => "Disconnected",
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("plugboard");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and result (success or the error reason)",
+            reconciles.clone(),
+        );
+        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(duration_buckets())
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long reconciles take, by kind",
+            reconcile_duration.clone(),
+        );
+        let refreshes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "token_refreshes",
+            "Token refreshes by result",
+            refreshes.clone(),
+        );
+        let provider_duration = Family::<PurposeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(duration_buckets())
+        });
+        registry.register(
+            "provider_request_duration_seconds",
+            "Provider calls by purpose (test, disconnect, token, revoke)",
+            provider_duration.clone(),
+        );
+        let states = Arc::new(ConnectionStates::default());
+        registry.register_collector(Box::new(states.clone()));
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            refreshes,
+            provider_duration,
+            states,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a reconcile's outcome: `success` or the error's reason.
+    pub fn reconciled(&self, kind: &'static str, result: &'static str) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { kind, result })
+            .inc();
+    }
+
+    pub fn reconcile_took(&self, kind: &'static str, took: Duration) {
+        self.reconcile_duration
+            .get_or_create(&KindLabels { kind })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn refreshed(&self, result: &'static str) {
+        self.refreshes.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    pub fn provider_call(&self, purpose: &'static str, took: Duration) {
+        self.provider_duration
+            .get_or_create(&PurposeLabels { purpose })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records a Connection's state; `None` forgets it (the Connection is gone).
+    pub fn connection_state(&self, namespace: &str, name: &str, state: Option<ConnectionState>) {
+        let mut states = self.states.0.lock().expect("not poisoned");
+        let key = (namespace.to_owned(), name.to_owned());
+        match state {
+            Some(state) => states.insert(key, state),
+            None => states.remove(&key),
+        };
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_names_every_family_with_bounded_labels() {
+        let m = Metrics::default();
+        m.reconciled("Connection", "success");
+        m.reconciled("Connection", "TestFailed");
+        m.reconcile_took("Connection", Duration::from_millis(30));
+        m.refreshed("success");
+        m.provider_call("test", Duration::from_millis(20));
+        m.connection_state("acme", "a", Some(ConnectionState::Connected));
+        m.connection_state("acme", "b", Some(ConnectionState::Connected));
+        m.connection_state("acme", "c", Some(ConnectionState::Error));
+        m.connection_state("acme", "c", None);
+        let text = m.render();
+        assert!(
+            text.contains(r#"plugboard_reconciles_total{kind="Connection",result="TestFailed"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"plugboard_connections{state="Connected"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"plugboard_connections{state="Error"} 0"#),
+            "{text}"
+        );
+        assert!(text.contains("plugboard_token_refreshes_total"), "{text}");
+        assert!(
+            text.contains("plugboard_provider_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("acme"),
+            "no object name in any label: {text}"
+        );
+    }
+}
