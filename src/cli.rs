@@ -22,7 +22,7 @@ pub enum Command {
     /// Print the CustomResourceDefinitions as multi-document YAML (for `kubectl apply -f -`).
     Crd(CrdArgs),
     /// Run the operator against the cluster of the current kubeconfig, or in-cluster.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -64,6 +64,17 @@ pub struct RunArgs {
     /// for example `https://app.example.com/integrations`). Any other `redirectUri` is refused.
     #[arg(long, env = "PLUGBOARD_REDIRECT_ALLOWLIST", value_delimiter = ',')]
     pub redirect_allowlist: Vec<String>,
+    /// Run the controllers only while holding a Lease, so that with several replicas exactly
+    /// one reconciles; every replica serves the HTTP endpoints.
+    #[arg(long, env = "PLUGBOARD_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Name of the Lease used for leader election, in the operator's namespace.
+    #[arg(long, env = "PLUGBOARD_LEASE_NAME", default_value = "plugboard-leader")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (the pod name, from the downward API); random
+    /// when unset.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
     /// The namespace the operator runs in, where it keeps the OAuth state signing key.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub operator_namespace: String,

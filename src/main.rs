@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd(args) => plugboard::cli::crd(&args),
-        Command::Run(args) => plugboard::cli::run(args).await,
+        Command::Run(args) => plugboard::cli::run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

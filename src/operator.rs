@@ -1,10 +1,9 @@
 //! `plugboard run`: connect to the cluster, check it is usable, then serve and reconcile
 //! until told to stop.
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -33,6 +32,8 @@ pub enum OperatorError {
         "the plugboard CRDs are not installed in the cluster at {url}; install them with `plugboard crd | kubectl apply --server-side -f -`"
     )]
     CrdsMissing { url: String },
+    #[error(transparent)]
+    Election(crate::leader::ElectionError),
     #[error("cannot use the OAuth state key Secret {secret}: {reason}")]
     StateKey { secret: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
@@ -70,8 +71,9 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         public_url: args.public_url.clone(),
         state_key,
         redirect_allowlist: args.redirect_allowlist.clone(),
+        metrics: Arc::default(),
     };
-    let (ctx, watches) = crate::controller::prepare(client, settings);
+    let (ctx, watches) = crate::controller::prepare(client.clone(), settings.clone());
     let readiness = web::Readiness::default();
     let shutdown = shutdown_signal();
     let router = web::router(readiness.clone())
@@ -85,15 +87,41 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         })?;
     tracing::info!(listen = %args.listen, cluster = %url, "plugboard started");
     readiness.set_ready();
-    let (served, ()) = tokio::join!(
-        server,
-        crate::controller::run_prepared(ctx, watches, shutdown)
-    );
+    let controllers = async {
+        if !args.leader_election {
+            crate::controller::run_prepared(ctx, watches, shutdown).await;
+            return Ok(());
+        }
+        let election = crate::leader::Election {
+            lease: args.lease_name.clone(),
+            namespace: args.operator_namespace.clone(),
+            identity: args.pod_name.clone().unwrap_or_else(random_identity),
+            duration: LEASE_DURATION,
+            grace: LEASE_GRACE,
+        };
+        crate::leader::run(client, settings, election, (ctx, watches), shutdown).await
+    };
+    let (served, elected) = tokio::join!(server, controllers);
     if let Err(err) = served {
         tracing::error!(error = %err, "HTTP server stopped");
     }
+    if let Err(err) = elected {
+        tracing::error!(error = %err, "leader election failed");
+        return Err(OperatorError::Election(err));
+    }
     tracing::info!("plugboard stopped");
     Ok(())
+}
+
+/// How long a lease outlives its holder: the longest a dead leader's successor waits. Short
+/// enough that refreshes due meanwhile are barely late; long enough that an API server
+/// hiccup does not flip leadership.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+/// The holder renews this long before the lease would expire.
+const LEASE_GRACE: Duration = Duration::from_secs(5);
+
+fn random_identity() -> String {
+    format!("plugboard-{:016x}", rand::random::<u64>())
 }
 
 /// The Secret key under which the state signing key is kept.

@@ -41,6 +41,8 @@ pub struct Settings {
     pub state_key: Option<Arc<crate::auth::state::StateKey>>,
     /// Where a finished consent flow may send the person (URL prefixes).
     pub redirect_allowlist: Vec<String>,
+    /// Shared by every context this process builds, so `/metrics` survives leadership terms.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What every reconcile can reach.
@@ -56,6 +58,15 @@ pub struct Context {
     /// Only the Secrets plugboard manages (label selector), never every Secret.
     pub secrets: Store<Secret>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Whether the caches above are being filled. Off on a replica that does not lead, whose
+    /// HTTP endpoints then read from the API instead.
+    pub caches_live: std::sync::atomic::AtomicBool,
+}
+
+impl Context {
+    pub fn caches_live(&self) -> bool {
+        self.caches_live.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -147,7 +158,8 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         cluster_connectors,
         tenants,
         secrets,
-        metrics: Arc::default(),
+        metrics: settings.metrics.clone(),
+        caches_live: std::sync::atomic::AtomicBool::new(false),
         config: settings,
     });
     let watches = Watches {
@@ -282,9 +294,16 @@ pub async fn run_prepared(
         watcher::Config::default(),
     )
     .graceful_shutdown_on(shutdown)
-    .run(connector::reconcile_cluster, connector::error_policy, ctx)
+    .run(
+        connector::reconcile_cluster,
+        connector::error_policy,
+        ctx.clone(),
+    )
     .for_each(log_queue_error);
     future::join3(connections, namespaced, cluster).await;
+    // The watches are gone with the controllers: the caches stop here.
+    ctx.caches_live
+        .store(false, std::sync::atomic::Ordering::Release);
 }
 
 fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Ready<()> {

@@ -51,15 +51,21 @@ impl std::fmt::Debug for SecretJson {
 
 pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error> {
     let namespace = conn.namespace().unwrap_or_default();
-    let (connector_label, connector) = find_connector(conn, &namespace, ctx)?;
+    let (connector_label, connector) = find_connector(conn, &namespace, ctx).await?;
     let auth = select_auth(conn, &connector)?;
     let tenant_name = &conn.spec.tenant_ref.name;
-    let tenant = ctx
-        .tenants
-        .get(&ObjectRef::new(tenant_name).within(&namespace))
-        .ok_or_else(|| Error::TenantNotFound {
-            name: tenant_name.clone(),
-        })?;
+    let tenant = if ctx.caches_live() {
+        ctx.tenants
+            .get(&ObjectRef::new(tenant_name).within(&namespace))
+    } else {
+        Api::<Tenant>::namespaced(ctx.client.clone(), &namespace)
+            .get_opt(tenant_name)
+            .await?
+            .map(std::sync::Arc::new)
+    }
+    .ok_or_else(|| Error::TenantNotFound {
+        name: tenant_name.clone(),
+    })?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let inline = conn
         .spec
@@ -92,12 +98,15 @@ pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error
     })
 }
 
-fn find_connector(
+async fn find_connector(
     conn: &Connection,
     namespace: &str,
     ctx: &Context,
 ) -> Result<(String, ConnectorSpec), Error> {
     let name = &conn.spec.connector_ref.name;
+    if !ctx.caches_live() {
+        return find_connector_in_api(conn, namespace, ctx).await;
+    }
     match conn.connector_kind() {
         ConnectorKind::Connector => ctx
             .connectors
@@ -116,6 +125,32 @@ fn find_connector(
                 name: name.clone(),
             }),
     }
+}
+
+/// The same lookup from the API, for a replica whose caches are not running.
+async fn find_connector_in_api(
+    conn: &Connection,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<(String, ConnectorSpec), Error> {
+    let name = &conn.spec.connector_ref.name;
+    let found = match conn.connector_kind() {
+        ConnectorKind::Connector => Api::<Connector>::namespaced(ctx.client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .map(|c| (format!("Connector/{name}"), c.spec)),
+        ConnectorKind::ClusterConnector => Api::<ClusterConnector>::all(ctx.client.clone())
+            .get_opt(name)
+            .await?
+            .map(|c| (format!("ClusterConnector/{name}"), c.spec.0)),
+    };
+    found.ok_or_else(|| Error::ConnectorNotFound {
+        kind: match conn.connector_kind() {
+            ConnectorKind::Connector => "Connector",
+            ConnectorKind::ClusterConnector => "ClusterConnector",
+        },
+        name: name.clone(),
+    })
 }
 
 /// The auth method the Connection uses: the connector's one `auth`, or the `options` entry
