@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -67,6 +67,20 @@ impl Context {
     pub fn caches_live(&self) -> bool {
         self.caches_live.load(std::sync::atomic::Ordering::Acquire)
     }
+
+    /// Waits until every cache has its first full list. A reconcile waits for this, so that
+    /// right after a start a connector or tenant is not reported missing while the cache
+    /// is still filling. False if a cache's watch ended first.
+    pub async fn caches_ready(&self) -> bool {
+        let (a, b, c, d) = future::join4(
+            self.connectors.wait_until_ready(),
+            self.cluster_connectors.wait_until_ready(),
+            self.tenants.wait_until_ready(),
+            self.secrets.wait_until_ready(),
+        )
+        .await;
+        a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok()
+    }
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -79,7 +93,8 @@ where
     }
 }
 
-/// A reflector whose store the reconcile reads and whose events trigger Connections.
+/// A reflector whose store the reconcile reads and whose events (deletions too) trigger
+/// Connections.
 fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -98,7 +113,7 @@ where
 {
     let (reader, writer) = reflector::store();
     let stream =
-        reflector::reflector(writer, watcher(api, config).default_backoff()).applied_objects();
+        reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
     (reader, stream)
 }
 
@@ -139,7 +154,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
     };
     let referenced_secrets = watcher(secret_metadata, watcher::Config::default())
         .default_backoff()
-        .applied_objects();
+        .touched_objects();
     let ctx = Arc::new(Context {
         client: client.clone(),
         http: crate::provider::http::client(
@@ -190,11 +205,10 @@ pub async fn run_prepared(
 ) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.clone();
-    let (connectors, cluster_connectors, tenants, secrets) = (
+    let (connectors, cluster_connectors, tenants) = (
         ctx.connectors.clone(),
         ctx.cluster_connectors.clone(),
         ctx.tenants.clone(),
-        ctx.secrets.clone(),
     );
     let Watches {
         connectors: connector_events,
@@ -204,10 +218,27 @@ pub async fn run_prepared(
         referenced_secrets,
     } = watches;
 
-    let controller = Controller::new(
-        scoped::<Connection>(&client, ns.as_deref()),
-        watcher::Config::default(),
+    // A Connection's own status writes must not trigger its next reconcile: that would turn
+    // every backoff into an immediate retry. Only what a person or the API server changes
+    // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
+    let (reader, writer) = reflector::store();
+    let changes = reflector::reflector(
+        writer,
+        watcher(
+            scoped::<Connection>(&client, ns.as_deref()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    )
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation
+            .combine(predicates::annotations)
+            .combine(predicates::finalizers)
+            .combine(being_deleted),
+        PredicateConfig::default(),
     );
+    let controller = Controller::for_stream(changes, reader);
     let conns = controller.store();
     let (c1, c2, c3, c4) = (conns.clone(), conns.clone(), conns.clone(), conns.clone());
     let controller = controller
@@ -257,22 +288,15 @@ pub async fn run_prepared(
             }
         });
 
-    // Reconciling before the caches are filled would report connectors and tenants as
-    // missing for a moment after every start.
-    let (a, b, c, d) = future::join4(
-        connectors.wait_until_ready(),
-        cluster_connectors.wait_until_ready(),
-        ctx.tenants.wait_until_ready(),
-        secrets.wait_until_ready(),
-    )
-    .await;
-    if [a.is_err(), b.is_err(), c.is_err(), d.is_err()]
-        .iter()
-        .any(|e| *e)
-    {
-        tracing::error!("a watch cache stopped before it was filled");
-        return;
-    }
+    // The caches fill as the controllers below poll their watches; mark them live then.
+    let marker = ctx.clone();
+    let live = tokio::spawn(async move {
+        if marker.caches_ready().await {
+            marker
+                .caches_live
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    });
     let shutdown = shutdown.shared();
     let connections = controller
         .graceful_shutdown_on(shutdown.clone())
@@ -302,6 +326,7 @@ pub async fn run_prepared(
     .for_each(log_queue_error);
     future::join3(connections, namespaced, cluster).await;
     // The watches are gone with the controllers: the caches stop here.
+    live.abort();
     ctx.caches_live
         .store(false, std::sync::atomic::Ordering::Release);
 }
@@ -340,6 +365,11 @@ fn connector_reads_secret(
             r.name == name
                 && r.namespace.as_deref().unwrap_or(&conn_ns) == namespace.unwrap_or_default()
         })
+}
+
+/// A predicate on the deletion timestamp, so that a deletion always reconciles.
+fn being_deleted(conn: &Connection) -> Option<u64> {
+    conn.metadata.deletion_timestamp.as_ref().map(|_| 1)
 }
 
 fn tenant_reads_secret(tenants: &Store<Tenant>, conn: &Connection, secret: &str) -> bool {

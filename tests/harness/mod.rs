@@ -3,6 +3,8 @@
 //! would see. Nothing here knows whether the cluster is the test server or a real one.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod oauth_server;
+
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -18,6 +20,16 @@ use plugboard::api::{Condition, Connection, Connector, Tenant};
 /// How long a test waits for the operator to converge. Generous: a loaded CI machine with
 /// two cores is slow, and a passing test returns as soon as the state is reached.
 pub const CONVERGE: Duration = Duration::from_secs(30);
+
+/// Logs to the test's output when `RUST_LOG` is set (`RUST_LOG=plugboard=debug`).
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
 
 /// The provider timeout in tests.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -41,6 +53,7 @@ impl Operator {
     }
 
     fn with(client: Client, namespace: &str, allow_private_networks: bool) -> Self {
+        init_logging();
         let (stop, stopped) = oneshot::channel::<()>();
         let settings = plugboard::controller::Settings {
             namespace: Some(namespace.to_owned()),
@@ -48,11 +61,61 @@ impl Operator {
             // Short, so that a test of a slow provider takes seconds, not the default's 15.
             provider_timeout: Some(PROVIDER_TIMEOUT),
             public_url: Some("http://plugboard.test".to_owned()),
+            state_key: None,
+            redirect_allowlist: Vec::new(),
+            metrics: Default::default(),
         };
         let task = tokio::spawn(plugboard::controller::run(client, settings, async {
             let _ = stopped.await;
         }));
-        Self { stop: Some(stop), task }
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+}
+
+impl Operator {
+    /// Starts the controllers and the operator's web endpoints on 127.0.0.1, with a public
+    /// URL pointing there and a fresh state key. Returns the operator and its base URL.
+    pub async fn start_with_web(
+        client: Client,
+        namespace: &str,
+        redirect_allowlist: Vec<String>,
+    ) -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let key: [u8; 32] = rand::random();
+        let settings = plugboard::controller::Settings {
+            namespace: Some(namespace.to_owned()),
+            allow_private_networks: true,
+            provider_timeout: Some(PROVIDER_TIMEOUT),
+            public_url: Some(base.clone()),
+            state_key: Some(std::sync::Arc::new(
+                plugboard::auth::state::StateKey::new(key.to_vec()).unwrap(),
+            )),
+            redirect_allowlist,
+            metrics: Default::default(),
+        };
+        let (ctx, watches) = plugboard::controller::prepare(client, settings);
+        let router = plugboard::web::connect::router(ctx.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, router);
+            tokio::select! {
+                _ = server => {},
+                _ = plugboard::controller::run_prepared(ctx, watches, async { let _ = stopped.await; }) => {},
+            }
+        });
+        (
+            Self {
+                stop: Some(stop),
+                task,
+            },
+            base,
+        )
     }
 }
 
@@ -93,13 +156,20 @@ where
 {
     let deadline = tokio::time::Instant::now() + CONVERGE;
     while api.get_opt(name).await.expect("get works").is_some() {
-        assert!(tokio::time::Instant::now() < deadline, "{name} was not deleted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} was not deleted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 pub fn condition<'a>(conn: &'a Connection, type_: &str) -> Option<&'a Condition> {
-    conn.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+    conn.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// The Ready condition's status and reason, e.g. `("True", "Connected")`.
@@ -117,7 +187,9 @@ where
     K: Resource + Clone + DeserializeOwned + serde::Serialize + Debug,
 {
     let object: K = serde_json::from_value(object).expect("test object matches the API types");
-    api.create(&PostParams::default(), &object).await.expect("create succeeds")
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create succeeds")
 }
 
 /// A Stripe-style static API-key connector whose API the given base URI serves.

@@ -54,6 +54,9 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
 }
 
 async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action, Error> {
+    if !ctx.caches_ready().await {
+        return Ok(Action::requeue(BACKOFF_MIN));
+    }
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, conn, |event| async {

@@ -1,0 +1,452 @@
+//! Whole-loop tests of a static-credentials Connection: connect, store, test, propagate,
+//! restore, disconnect and delete, as a user sees them through the API. The provider is
+//! played by wiremock; the cluster comes from `support` (the test API server, or a real
+//! cluster when PLUGBOARD_TEST_KUBECONFIG is set).
+
+mod harness;
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use harness::*;
+
+const KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
+
+async fn provider() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/account"))
+        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "acct_1"})))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_static_connection_connects_stores_its_credentials_and_passes_its_test() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+
+    let conn = wait_for(&connections, "acme-stripe", "Ready=True/Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let status = conn.status.as_ref().unwrap();
+    assert_eq!(
+        status.state,
+        Some(plugboard::api::ConnectionState::Connected)
+    );
+    for type_ in ["Authorized", "Tested"] {
+        assert_eq!(condition(&conn, type_).unwrap().status, "True", "{type_}");
+    }
+    assert_eq!(condition(&conn, "Stalled").unwrap().status, "False");
+    assert_eq!(condition(&conn, "Reconciling").unwrap().status, "False");
+    assert!(status.last_tested_at.is_some(), "lastTestedAt is set");
+    assert_eq!(
+        status
+            .credentials_ref
+            .as_ref()
+            .and_then(|r| r.secret_name.as_deref()),
+        Some("acme-stripe-credentials")
+    );
+
+    let stored = secrets.get("acme-stripe-credentials").await.unwrap();
+    assert_eq!(secret_text(&stored, "apiKey").as_deref(), Some(KEY));
+    let labels = stored.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("plugboard")
+    );
+    assert_eq!(
+        labels.get("plugboard.dev/connection").map(String::as_str),
+        Some("acme-stripe")
+    );
+    let owner = &stored.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Connection", "acme-stripe")
+    );
+    let api_client: serde_json::Value =
+        serde_json::from_str(&secret_text(&stored, "api-client.json").unwrap()).unwrap();
+    assert_eq!(api_client["baseUri"], provider.uri());
+    assert_eq!(
+        api_client["headers"]["Authorization"],
+        format!("Bearer {KEY}")
+    );
+    assert_eq!(api_client["headers"]["X-Environment"], "production");
+    assert_eq!(api_client["headers"]["X-Tenant"], "acme");
+
+    let calls = provider.received_requests().await.unwrap();
+    assert!(
+        calls.iter().any(|r| r.url.path() == "/v1/account"),
+        "the test request reached the provider"
+    );
+
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let connected = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("Connected")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("acme-stripe")
+        });
+    assert_eq!(
+        connected.count(),
+        1,
+        "one Connected event for one transition"
+    );
+    assert_no_secret_in_status(&conn);
+    cluster.cleanup().await;
+}
+
+fn assert_no_secret_in_status(conn: &plugboard::api::Connection) {
+    let text = serde_json::to_string(&conn.status).unwrap();
+    assert!(!text.contains(KEY), "status leaks the API key: {text}");
+}
+
+#[tokio::test]
+async fn connector_parameters_override_the_connectors_defaults_key_by_key() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-sandbox", KEY)).await;
+    let mut conn = connection("acme-sandbox", "acme", "stripe");
+    conn["spec"]["connectorParameters"] = json!({"environment": "sandbox"});
+    create(&connections, conn).await;
+
+    wait_for(&connections, "acme-sandbox", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let stored = secrets.get("acme-sandbox-credentials").await.unwrap();
+    let api_client: serde_json::Value =
+        serde_json::from_str(&secret_text(&stored, "api-client.json").unwrap()).unwrap();
+    assert_eq!(api_client["headers"]["X-Environment"], "sandbox");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_connection_waits_for_what_it_refers_to_and_connects_when_it_appears() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    let c = wait_for(&connections, "acme-stripe", "ConnectorNotFound", |c| {
+        is_ready_with(c, "False", "ConnectorNotFound")
+    })
+    .await;
+    assert!(
+        condition(&c, "Ready")
+            .unwrap()
+            .message
+            .contains("\"stripe\""),
+        "names the connector"
+    );
+    assert_eq!(
+        c.status.as_ref().unwrap().state,
+        Some(plugboard::api::ConnectionState::Pending)
+    );
+
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    let c = wait_for(&connections, "acme-stripe", "TenantNotFound", |c| {
+        is_ready_with(c, "False", "TenantNotFound")
+    })
+    .await;
+    assert!(condition(&c, "Ready").unwrap().message.contains("\"acme\""));
+
+    create(&tenants, tenant("acme")).await;
+    let c = wait_for(&connections, "acme-stripe", "SecretNotFound", |c| {
+        is_ready_with(c, "False", "SecretNotFound")
+    })
+    .await;
+    let message = &condition(&c, "Ready").unwrap().message;
+    assert!(
+        message.contains("\"acme-stripe-input\"") && message.contains("spec.inputFrom[0]"),
+        "{message}"
+    );
+
+    // Each step above is driven by a watch event, not a poll: creating the Secret connects.
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_connection_reconciles_without_writing() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    // Let the reconciles triggered by the operator's own writes settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A label on the Tenant changes nothing the Connection uses, but its watch event makes
+    // the operator reconcile the Connection, which reads the input Secret again.
+    tenants
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"team": "sales"}}})),
+        )
+        .await
+        .unwrap();
+    let before = cluster.requests();
+    let reads_before = before.as_ref().map(|r| r.count("get", "secrets"));
+    wait_until_reconciled(&cluster, reads_before).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.assert_no_writes_since(before.as_ref(), "a reconcile that finds nothing to do");
+    cluster.cleanup().await;
+}
+
+/// Waits until the operator read the input Secret again (its reconcile's first API call).
+async fn wait_until_reconciled(cluster: &support::TestCluster, reads_before: Option<u64>) {
+    let Some(before) = reads_before else {
+        // No counter on a real cluster: give the reconcile time instead.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while cluster.requests().unwrap().count("get", "secrets") <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Connection was not reconciled again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn changes_to_the_input_secret_tenant_and_connector_reach_the_credentials() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    let rotated = "sk_test_rotated000000000000";
+    Mock::given(method("GET"))
+        .and(path("/v1/account"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    secrets
+        .patch(
+            "acme-stripe-input",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"api-key": rotated}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &secrets,
+        "acme-stripe-credentials",
+        "the rotated key is stored",
+        |s| secret_text(s, "apiKey").as_deref() == Some(rotated),
+    )
+    .await;
+
+    tenants
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"fields": {"plan": "pro"}}})),
+        )
+        .await
+        .unwrap();
+    let mut c = static_connector("stripe", &provider.uri());
+    c["spec"]["apiClient"]["headers"]["X-Plan"] = json!("{{ tenant.fields.plan }}");
+    connectors
+        .patch(
+            "stripe",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"apiClient": c["spec"]["apiClient"]}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &secrets,
+        "acme-stripe-credentials",
+        "the tenant's new field is rendered",
+        |s| secret_text(s, "api-client.json").is_some_and(|j| j.contains("\"X-Plan\":\"pro\"")),
+    )
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_credentials_secret_deleted_or_edited_by_hand_is_put_back() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    secrets
+        .patch(
+            "acme-stripe-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"apiKey": "tampered"}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &secrets,
+        "acme-stripe-credentials",
+        "the edit is undone",
+        |s| secret_text(s, "apiKey").as_deref() == Some(KEY),
+    )
+    .await;
+
+    secrets
+        .delete("acme-stripe-credentials", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        &secrets,
+        "acme-stripe-credentials",
+        "the Secret is back",
+        |s| secret_text(s, "apiKey").as_deref() == Some(KEY),
+    )
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn disconnecting_revokes_and_deletes_the_credentials_but_keeps_the_connection() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1/keys/current"))
+        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    connections
+        .patch(
+            "acme-stripe",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"disconnected": true}})),
+        )
+        .await
+        .unwrap();
+    let c = wait_for(&connections, "acme-stripe", "Disconnected", |c| {
+        is_ready_with(c, "False", "Disconnected")
+    })
+    .await;
+    assert_eq!(
+        c.status.as_ref().unwrap().state,
+        Some(plugboard::api::ConnectionState::Disconnected)
+    );
+    assert!(c.status.as_ref().unwrap().credentials_ref.is_none());
+    wait_gone(&secrets, "acme-stripe-credentials").await;
+    provider.verify().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_a_connection_revokes_at_the_provider_first() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1/keys/current"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    let c = wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    assert!(
+        c.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "plugboard.dev/credentials")
+    );
+
+    connections
+        .delete("acme-stripe", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&connections, "acme-stripe").await;
+    wait_gone(&secrets, "acme-stripe-credentials").await;
+    provider.verify().await;
+    cluster.cleanup().await;
+}

@@ -1,0 +1,341 @@
+//! Whole-loop tests of OAuth 2.0 Connections against `oauth2-mock-server`, a real OAuth 2
+//! server: the authorization-code flow with PKCE driven by an HTTP client that follows
+//! redirects (no browser), client credentials, refresh on request, and revocation.
+
+mod harness;
+mod support;
+
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use wiremock::matchers::{header_regex, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use harness::oauth_server::OAuthServer;
+use harness::*;
+use plugboard::api::ConnectionState;
+
+fn oauth_connector(name: &str, oauth: &str, api: &str, type_: &str) -> serde_json::Value {
+    let mut auth = json!({
+        "type": type_,
+        "tokenUri": format!("{oauth}/token"),
+        "revokeUri": format!("{oauth}/revoke"),
+        "scopes": ["contacts"],
+        "clientSecretRef": {"name": "oauth-app"},
+    });
+    if type_ == "oauth2" {
+        auth["authorizeUri"] = json!(format!("{oauth}/authorize"));
+    }
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": "Connector",
+        "metadata": {"name": name},
+        "spec": {
+            "auth": auth,
+            "customCredentialsSchema": {"type": "object", "required": ["clientId", "clientSecret"]},
+            "apiClient": {"baseUri": api, "headers": {"Authorization": "Bearer {{ credentials.access_token }}"}},
+            "test": {"path": "/me"},
+        }
+    })
+}
+
+fn oauth_app() -> serde_json::Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "oauth-app"},
+        "stringData": {"clientId": "plugboard-tests", "clientSecret": "app-secret-0123456789"},
+    })
+}
+
+fn hubspot_connection(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": "Connection",
+        "metadata": {"name": name},
+        "spec": {
+            "tenantRef": {"name": "acme"},
+            "connectorRef": {"name": "hubspot"},
+            "connectorParameters": {"scopes": ["contacts", "deals", "companies"]},
+        }
+    })
+}
+
+async fn api_server() -> MockServer {
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .and(header_regex("authorization", "^Bearer .{20,}"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    api
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let allow = vec!["https://app.example.com/integrations".to_owned()];
+    let (_operator, base) = Operator::start_with_web(client.clone(), ns, allow).await;
+
+    create(&secrets, oauth_app()).await;
+    create(
+        &connectors,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+    )
+    .await;
+    create(&tenants, tenant("acme")).await;
+    create(&connections, hubspot_connection("acme-hubspot")).await;
+
+    let conn = wait_for(&connections, "acme-hubspot", "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    let status = conn.status.as_ref().unwrap();
+    assert_eq!(status.state, Some(ConnectionState::AuthorizationRequired));
+    let link = status
+        .authorization_url
+        .clone()
+        .expect("a link for the person");
+    assert_eq!(link, format!("{base}/connect/{ns}/acme-hubspot"));
+
+    // The provider's consent: follow the operator's redirect by hand to read the query.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = browser
+        .get(format!(
+            "{link}?redirectUri=https://app.example.com/integrations/done"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303, "redirects to the provider");
+    let consent = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<_, _> = consent.query_pairs().into_owned().collect();
+    assert!(
+        consent
+            .as_str()
+            .starts_with(&format!("{}/authorize", oauth.url))
+    );
+    assert_eq!(
+        query["scope"], "contacts deals companies",
+        "connectorParameters override the scopes"
+    );
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["redirect_uri"], format!("{base}/oauth/callback"));
+    assert_eq!(query["client_id"], "plugboard-tests");
+
+    // The provider approves and sends the person back; the callback redirects to the app.
+    let back = browser.get(consent.as_str()).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&format!("{base}/oauth/callback?")),
+        "{callback}"
+    );
+    let done = browser.get(&callback).send().await.unwrap();
+    assert_eq!(done.status(), 303, "{:?}", done.text().await);
+    let landing = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        landing.starts_with("https://app.example.com/integrations/done?"),
+        "{landing}"
+    );
+    assert!(landing.contains("status=connected"), "{landing}");
+
+    let conn = wait_for(&connections, "acme-hubspot", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let status = conn.status.as_ref().unwrap();
+    assert!(status.authorization_url.is_none());
+    assert!(
+        status.credentials_expire_at.is_some() && status.next_refresh_at.is_some(),
+        "{status:#?}"
+    );
+    let stored = secrets.get("acme-hubspot-credentials").await.unwrap();
+    for key in [
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_at",
+        "scope",
+        "api-client.json",
+    ] {
+        assert!(secret_text(&stored, key).is_some(), "the Secret has {key}");
+    }
+
+    // The same state cannot be used twice.
+    let replay = browser.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    assert!(replay.text().await.unwrap().contains("already used"));
+    let text = serde_json::to_string(&conn.status).unwrap();
+    assert!(
+        !text.contains(&secret_text(&stored, "access_token").unwrap()),
+        "no token in status"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let (_operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
+    create(&secrets, oauth_app()).await;
+    create(
+        &connectors,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+    )
+    .await;
+    create(&tenants, tenant("acme")).await;
+    create(&connections, hubspot_connection("acme-hubspot")).await;
+    wait_for(&connections, "acme-hubspot", "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged = browser
+        .get(format!(
+            "{base}/oauth/callback?code=x&state=eyJucyI6ImFjbWUifQ.AAAA"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("not issued by this operator")
+    );
+    let garbage = browser
+        .get(format!("{base}/oauth/callback?code=x&state=<script>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    assert!(!garbage.text().await.unwrap().contains("<script>"));
+    let unlisted = browser
+        .get(format!(
+            "{base}/connect/{ns}/acme-hubspot?redirectUri=https://evil.example/"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlisted.status(), 400);
+    assert!(unlisted.text().await.unwrap().contains("allowlist"));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn client_credentials_connect_without_a_person_and_refresh_on_request() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&secrets, oauth_app()).await;
+    create(
+        &connectors,
+        oauth_connector("paypal", &oauth.url, &api.uri(), "client-credentials"),
+    )
+    .await;
+    create(&tenants, tenant("acme")).await;
+    let mut conn = hubspot_connection("acme-paypal");
+    conn["spec"]["connectorRef"]["name"] = json!("paypal");
+    create(&connections, conn).await;
+
+    let conn = wait_for(&connections, "acme-paypal", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let first = conn
+        .status
+        .as_ref()
+        .unwrap()
+        .last_refreshed_at
+        .clone()
+        .expect("lastRefreshedAt");
+    let token = secret_text(
+        &secrets.get("acme-paypal-credentials").await.unwrap(),
+        "access_token",
+    )
+    .unwrap();
+
+    // The mock server's tokens are JWTs with second-precision times: let a second pass so a
+    // new token differs from the old one.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    connections
+        .patch("acme-paypal", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "2026-11-23T10:00:00Z"}}})))
+        .await
+        .unwrap();
+    let conn = wait_for(&connections, "acme-paypal", "the refresh is echoed", |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.refresh_requested_at.as_deref())
+            == Some("2026-11-23T10:00:00Z")
+    })
+    .await;
+    assert_ne!(
+        conn.status.as_ref().unwrap().last_refreshed_at.as_ref(),
+        Some(&first)
+    );
+    let refreshed = secret_text(
+        &secrets.get("acme-paypal-credentials").await.unwrap(),
+        "access_token",
+    )
+    .unwrap();
+    assert_ne!(refreshed, token, "a new token was stored");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_an_oauth_connection_revokes_its_tokens() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let api = api_server().await;
+    // wiremock plays the token and revocation endpoints here, to count the revocations.
+    let provider = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "at-0123456789abcdefghij", "token_type": "bearer", "expires_in": 3600})))
+        .mount(&provider).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&secrets, oauth_app()).await;
+    create(
+        &connectors,
+        oauth_connector("paypal", &provider.uri(), &api.uri(), "client-credentials"),
+    )
+    .await;
+    create(&tenants, tenant("acme")).await;
+    let mut conn = hubspot_connection("acme-paypal");
+    conn["spec"]["connectorRef"]["name"] = json!("paypal");
+    create(&connections, conn).await;
+    wait_for(&connections, "acme-paypal", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    connections
+        .delete("acme-paypal", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&connections, "acme-paypal").await;
+    provider.verify().await;
+    cluster.cleanup().await;
+}
