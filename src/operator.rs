@@ -68,6 +68,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         namespace: args.namespace.clone(),
         allow_private_networks: args.allow_private_networks,
         provider_timeout: None,
+        disconnect_grace: None,
         public_url: args.public_url.clone(),
         state_key,
         redirect_allowlist: args.redirect_allowlist.clone(),

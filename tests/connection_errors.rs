@@ -68,6 +68,22 @@ impl Scenario {
     }
 }
 
+/// Events with this reason about the test Connection; no event may carry a secret.
+async fn events_with_reason(s: &Scenario, reason: &str) -> usize {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(s.cluster.client(), s.cluster.namespace());
+    let all = events.list(&Default::default()).await.unwrap().items;
+    for e in &all {
+        assert!(
+            !serde_json::to_string(e).unwrap().contains(KEY),
+            "an event leaks the key: {e:?}"
+        );
+    }
+    all.iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .count()
+}
+
 fn message(conn: &Connection) -> String {
     condition(conn, "Ready").unwrap().message.clone()
 }
@@ -106,6 +122,7 @@ async fn input_that_breaks_the_schema_stalls_with_the_pointer_and_without_the_va
             .contains(bad_key),
         "the value leaked: {text}"
     );
+    assert_eq!(events_with_reason(&s, "InvalidInput").await, 1);
     s.cluster.cleanup().await;
 }
 
@@ -284,6 +301,13 @@ async fn a_rejected_test_is_test_failed_with_the_status_and_no_secret() {
         "{text}"
     );
     assert!(!serde_json::to_string(&conn.status).unwrap().contains(KEY));
+    // Retries keep failing the same way: one event for the one transition.
+    let retried = wait_for(&s.apis.2, "acme-stripe", "a retry", |c| {
+        c.status.as_ref().and_then(|s| s.retry_attempts) >= Some(2)
+    })
+    .await;
+    assert_eq!(ready(&retried).unwrap().1, "TestFailed");
+    assert_eq!(events_with_reason(&s, "TestFailed").await, 1);
     s.cluster.cleanup().await;
 }
 

@@ -450,3 +450,95 @@ async fn deleting_a_connection_revokes_at_the_provider_first() {
     provider.verify().await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_connected_connection_is_tested_again_at_its_interval() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    let mut connector = static_connector("stripe", &provider.uri());
+    connector["spec"]["test"]["interval"] = json!("1s");
+    create(&connectors, connector).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    let first = wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let first_at = first.status.unwrap().last_tested_at.unwrap();
+    // Nothing changes, yet the test runs again on schedule and lastTestedAt moves on.
+    wait_for(&connections, "acme-stripe", "tested again", |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.last_tested_at.as_ref())
+            .is_some_and(|t| *t != first_at)
+    })
+    .await;
+    let tests = provider
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/account")
+        .count();
+    assert!(tests >= 2, "{tests} test requests");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_refusing_to_revoke_holds_deletion_for_a_bounded_time() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1/keys/current"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&provider)
+        .await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    connections
+        .delete("acme-stripe", &DeleteParams::default())
+        .await
+        .unwrap();
+    let held = wait_for(
+        &connections,
+        "acme-stripe",
+        "the failing revocation is shown",
+        |c| {
+            is_ready_with(c, "False", "ProviderUnavailable")
+                || ready(c).is_some_and(|(_, r)| r == "DisconnectFailed")
+        },
+    )
+    .await;
+    assert!(
+        condition(&held, "Ready")
+            .unwrap()
+            .message
+            .contains("deletion waits up to 2s")
+    );
+    wait_gone(&connections, "acme-stripe").await;
+    wait_gone(&secrets, "acme-stripe-credentials").await;
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let abandoned = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .any(|e| e.reason.as_deref() == Some("DisconnectAbandoned"));
+    assert!(abandoned, "an event says the revocation was given up");
+    cluster.cleanup().await;
+}

@@ -35,6 +35,9 @@ pub struct Settings {
     pub allow_private_networks: bool,
     /// The longest one provider call may take; the client's default when unset.
     pub provider_timeout: Option<std::time::Duration>,
+    /// How long a provider that keeps refusing to revoke may hold a deleted Connection;
+    /// `DISCONNECT_GRACE` when unset.
+    pub disconnect_grace: Option<std::time::Duration>,
     /// The operator's public base URL, where people reach `/connect` and `/oauth/callback`.
     pub public_url: Option<String>,
     /// Signs OAuth state; shared by every replica.

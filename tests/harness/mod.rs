@@ -34,6 +34,9 @@ pub fn init_logging() {
 /// The provider timeout in tests.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a failing revocation may hold a deleted Connection in tests.
+pub const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+
 /// plugboard's controllers, running in this process until dropped.
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
@@ -60,6 +63,7 @@ impl Operator {
             allow_private_networks,
             // Short, so that a test of a slow provider takes seconds, not the default's 15.
             provider_timeout: Some(PROVIDER_TIMEOUT),
+            disconnect_grace: Some(DISCONNECT_GRACE),
             public_url: Some("http://plugboard.test".to_owned()),
             state_key: None,
             redirect_allowlist: Vec::new(),
@@ -92,6 +96,7 @@ impl Operator {
             namespace: Some(namespace.to_owned()),
             allow_private_networks: true,
             provider_timeout: Some(PROVIDER_TIMEOUT),
+            disconnect_grace: Some(DISCONNECT_GRACE),
             public_url: Some(base.clone()),
             state_key: Some(std::sync::Arc::new(
                 plugboard::auth::state::StateKey::new(key.to_vec()).unwrap(),

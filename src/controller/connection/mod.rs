@@ -40,7 +40,7 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// How long a failing provider may hold a deleted Connection: long enough to ride out an
 /// outage, short enough that a dead provider cannot block deletion (and a namespace's) forever.
-const DISCONNECT_GRACE: SignedDuration = SignedDuration::from_secs(600);
+pub const DISCONNECT_GRACE: Duration = Duration::from_secs(600);
 
 /// The reconcile entry point kube-runtime calls.
 pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -381,7 +381,9 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
                 .as_ref()
                 .map(|t| t.0)
                 .unwrap_or_else(Timestamp::now);
-            if Timestamp::now().duration_since(deleted_at) < DISCONNECT_GRACE {
+            let grace = ctx.config.disconnect_grace.unwrap_or(DISCONNECT_GRACE);
+            let grace = SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
+            if Timestamp::now().duration_since(deleted_at) < grace {
                 let attempts = conn
                     .status
                     .as_ref()
@@ -393,7 +395,7 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
                     Stage::Test,
                     &format!(
                         "revoking before deletion: {err}; deletion waits up to {}s",
-                        DISCONNECT_GRACE.as_secs()
+                        grace.as_secs()
                     ),
                 );
                 let delay = backoff(attempts);
@@ -410,7 +412,7 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
             );
             let note = format!(
                 "could not revoke at the provider within {}s of deletion ({}); deleted the credentials without revoking",
-                DISCONNECT_GRACE.as_secs(),
+                grace.as_secs(),
                 err.reason()
             );
             status::event(conn, ctx, true, "DisconnectAbandoned", note).await;
