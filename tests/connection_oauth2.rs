@@ -184,7 +184,7 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
     let (client, ns) = (cluster.client(), cluster.namespace());
     let (oauth, api) = (OAuthServer::start().await, api_server().await);
     let (connectors, tenants, connections, secrets) = apis(&client, ns);
-    let (_operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
+    let (operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
     create(&secrets, oauth_app()).await;
     create(
         &connectors,
@@ -224,6 +224,24 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
         .unwrap();
     assert_eq!(garbage.status(), 400);
     assert!(!garbage.text().await.unwrap().contains("<script>"));
+    // A state this operator signed, for this very Connection, but a minute past expiry.
+    let conn = connections.get("acme-hubspot").await.unwrap();
+    let key = plugboard::auth::state::StateKey::new(operator.state_key.unwrap().to_vec()).unwrap();
+    let stale = key.sign(&plugboard::auth::state::Claims {
+        ns: ns.to_owned(),
+        name: "acme-hubspot".into(),
+        uid: conn.metadata.uid.clone().unwrap(),
+        exp: k8s_openapi::jiff::Timestamp::now().as_second() - 60,
+        nonce: plugboard::auth::state::nonce(),
+        redirect: None,
+    });
+    let expired = browser
+        .get(format!("{base}/oauth/callback?code=x&state={stale}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 400);
+    assert!(expired.text().await.unwrap().contains("expired"));
     let unlisted = browser
         .get(format!(
             "{base}/connect/{ns}/acme-hubspot?redirectUri=https://evil.example/"

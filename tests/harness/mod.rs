@@ -41,6 +41,9 @@ pub const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// The OAuth state key of an operator started with its web endpoints, so a test can
+    /// forge exactly what it wants to (an expired state, say).
+    pub state_key: Option<[u8; 32]>,
 }
 
 impl Operator {
@@ -75,6 +78,7 @@ impl Operator {
         Self {
             stop: Some(stop),
             task,
+            state_key: None,
         }
     }
 }
@@ -118,6 +122,7 @@ impl Operator {
             Self {
                 stop: Some(stop),
                 task,
+                state_key: Some(key),
             },
             base,
         )

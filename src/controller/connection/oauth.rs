@@ -283,7 +283,11 @@ pub async fn obtain(
             );
             Ok(obtained)
         }
-        Err(err) => unavailable_or_fail(err, obtained, expires, has_token, now),
+        Err(err) => {
+            // The stored tokens stay in use while they are valid.
+            obtained.credentials = tokens;
+            unavailable_or_fail(err, obtained, expires, has_token, now)
+        }
     }
 }
 

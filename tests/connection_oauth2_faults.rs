@@ -1,0 +1,333 @@
+//! OAuth2 refresh against scripted token endpoints (wiremock): rotation, responses without a
+//! refresh token, invalid_grant after a concurrent rotation, revocation, 429 with
+//! Retry-After, 500s, a slow endpoint, malformed JSON, and an expired state at the callback.
+//! Each ends in the documented status with no token lost.
+
+mod harness;
+mod support;
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use harness::*;
+use plugboard::api::ConnectionState;
+
+struct Scenario {
+    cluster: support::TestCluster,
+    provider: MockServer,
+    apis: Apis,
+    _operator: Operator,
+}
+
+const CONN: &str = "acme-hubspot";
+const SECRET: &str = "acme-hubspot-credentials";
+
+impl Scenario {
+    /// An oauth2 Connection whose credentials Secret already holds `tokens` (as after an
+    /// earlier authorization), with the provider's API and token endpoint on wiremock.
+    async fn start(tokens: serde_json::Value) -> Self {
+        let cluster = support::TestCluster::start().await;
+        let (client, ns) = (cluster.client(), cluster.namespace().to_owned());
+        let provider = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/me"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&provider)
+            .await;
+        let apis = apis(&client, &ns);
+        let (connectors, tenants, _, secrets) = &apis;
+        create(secrets, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "oauth-app"},
+            "stringData": {"clientId": "plugboard-tests", "clientSecret": "app-secret-0123456789"}})).await;
+        create(secrets, json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": SECRET, "labels": {"app.kubernetes.io/managed-by": "plugboard", "plugboard.dev/connection": CONN}},
+            "stringData": tokens})).await;
+        create(connectors, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector", "metadata": {"name": "hubspot"}, "spec": {
+            "auth": {"type": "oauth2", "authorizeUri": format!("{}/authorize", provider.uri()), "tokenUri": format!("{}/token", provider.uri()),
+                     "clientSecretRef": {"name": "oauth-app"}},
+            "apiClient": {"baseUri": provider.uri(), "headers": {"Authorization": "Bearer {{ credentials.access_token }}"}},
+            "test": {"path": "/me"},
+        }})).await;
+        create(tenants, tenant("acme")).await;
+        let operator = Operator::start(client.clone(), &ns);
+        Self {
+            cluster,
+            provider,
+            apis,
+            _operator: operator,
+        }
+    }
+
+    async fn connect(&self) {
+        create(&self.apis.2, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection", "metadata": {"name": CONN},
+            "spec": {"tenantRef": {"name": "acme"}, "connectorRef": {"name": "hubspot"}}})).await;
+    }
+
+    async fn stored(&self, key: &str) -> Option<String> {
+        secret_text(&self.apis.3.get(SECRET).await.unwrap(), key)
+    }
+}
+
+fn expired() -> serde_json::Value {
+    json!({"access_token": "at-1", "refresh_token": "rt-1", "token_type": "bearer", "expires_at": "2020-01-01T00:00:00Z"})
+}
+
+fn token(access: &str, refresh: Option<&str>) -> ResponseTemplate {
+    let mut body = json!({"access_token": access, "token_type": "bearer", "expires_in": 3600});
+    if let Some(rt) = refresh {
+        body["refresh_token"] = json!(rt);
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn refresh_with(rt: &str) -> wiremock::MockBuilder {
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains(format!("refresh_token={rt}")))
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored_with_the_new_access_token() {
+    let s = Scenario::start(expired()).await;
+    refresh_with("rt-1")
+        .respond_with(token("at-2", Some("rt-2")))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-2"));
+    assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-2"));
+    let status = conn.status.unwrap();
+    assert!(
+        status.last_refreshed_at.is_some()
+            && status.next_refresh_at.is_some()
+            && status.credentials_expire_at.is_some()
+    );
+    let (next, expires): (k8s_openapi::jiff::Timestamp, k8s_openapi::jiff::Timestamp) = (
+        status.next_refresh_at.unwrap().parse().unwrap(),
+        status.credentials_expire_at.unwrap().parse().unwrap(),
+    );
+    let early = expires.duration_since(next).as_secs();
+    assert!(
+        (720..=1080).contains(&early),
+        "refreshes 12 to 18 minutes before a one-hour token expires: {early}s"
+    );
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_response_without_a_refresh_token_keeps_the_old_one() {
+    let s = Scenario::start(expired()).await;
+    refresh_with("rt-1")
+        .respond_with(token("at-2", None))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-2"));
+    assert_eq!(
+        s.stored("refresh_token").await.as_deref(),
+        Some("rt-1"),
+        "nothing lost"
+    );
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn invalid_grant_after_a_concurrent_rotation_uses_the_rotated_token() {
+    let s = Scenario::start(expired()).await;
+    // rt-1 is refused slowly; meanwhile another writer stores rt-2.
+    refresh_with("rt-1")
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": "invalid_grant"}))
+                .set_delay(Duration::from_millis(800)),
+        )
+        .mount(&s.provider)
+        .await;
+    refresh_with("rt-2")
+        .respond_with(token("at-3", Some("rt-3")))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.apis
+        .3
+        .patch(
+            SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"refresh_token": "rt-2", "access_token": "at-2"}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    wait_for(&s.apis.3, SECRET, "the newest tokens", |sec| {
+        secret_text(sec, "refresh_token").as_deref() == Some("rt-3")
+    })
+    .await;
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_stalls_and_asks_for_authorization_keeping_the_tokens() {
+    let s = Scenario::start(expired()).await;
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"error": "invalid_grant", "error_description": "Token has been revoked"}),
+        ))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "TokenRevoked", |c| {
+        is_ready_with(c, "False", "TokenRevoked")
+    })
+    .await;
+    assert_eq!(condition(&conn, "Stalled").unwrap().status, "True");
+    let status = conn.status.as_ref().unwrap();
+    assert_eq!(status.state, Some(ConnectionState::AuthorizationRequired));
+    assert!(
+        status
+            .authorization_url
+            .as_deref()
+            .is_some_and(|u| u.ends_with(&format!("/connect/{}/{CONN}", s.cluster.namespace())))
+    );
+    assert!(
+        condition(&conn, "Ready")
+            .unwrap()
+            .message
+            .contains("Token has been revoked")
+    );
+    assert_eq!(
+        s.stored("refresh_token").await.as_deref(),
+        Some("rt-1"),
+        "nothing is deleted"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(s.cluster.client(), s.cluster.namespace());
+    let warned = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .any(|e| {
+            e.reason.as_deref() == Some("TokenRevoked") && e.type_.as_deref() == Some("Warning")
+        });
+    assert!(warned, "a Warning event says the token was revoked");
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn rate_limiting_keeps_a_valid_token_in_use_and_honours_retry_after() {
+    let valid = json!({"access_token": "at-1", "refresh_token": "rt-1", "token_type": "bearer", "expires_at": "2099-01-01T00:00:00Z"});
+    let s = Scenario::start(valid).await;
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    s.apis
+        .2
+        .patch(
+            CONN,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "now"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let conn = wait_for(&s.apis.2, CONN, "a retry is scheduled", |c| {
+        c.status.as_ref().and_then(|s| s.retry_attempts) == Some(1)
+    })
+    .await;
+    assert_eq!(
+        ready(&conn).unwrap(),
+        ("True".to_owned(), "Connected".to_owned()),
+        "the valid token stays in use"
+    );
+    let next: k8s_openapi::jiff::Timestamp =
+        conn.status.unwrap().next_retry_at.unwrap().parse().unwrap();
+    let wait = next
+        .duration_since(k8s_openapi::jiff::Timestamp::now())
+        .as_secs();
+    assert!(
+        wait >= 25,
+        "Retry-After 30 s is honoured: next retry in {wait}s"
+    );
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-1"));
+    s.cluster.cleanup().await;
+}
+
+async fn unavailable_with(answer: ResponseTemplate, expected: &str) {
+    let s = Scenario::start(expired()).await;
+    refresh_with("rt-1")
+        .respond_with(answer)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "ProviderUnavailable", |c| {
+        is_ready_with(c, "False", "ProviderUnavailable")
+    })
+    .await;
+    assert_eq!(
+        condition(&conn, "Reconciling").unwrap().status,
+        "True",
+        "retried, not stalled"
+    );
+    let text = condition(&conn, "Ready").unwrap().message.clone();
+    assert!(text.contains(expected), "{text}");
+    assert!(!text.contains("at-9"), "no token quoted: {text}");
+    assert_eq!(
+        s.stored("refresh_token").await.as_deref(),
+        Some("rt-1"),
+        "nothing lost"
+    );
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_without_losing_the_refresh_token() {
+    unavailable_with(
+        ResponseTemplate::new(500).set_body_string("at-9 oops"),
+        "HTTP 500",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_times_out_as_unavailable() {
+    unavailable_with(
+        token("at-9", Some("rt-9")).set_delay(PROVIDER_TIMEOUT + Duration::from_secs(2)),
+        "timed out",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_unavailable_and_not_quoted() {
+    let garbage = ResponseTemplate::new(200)
+        .insert_header("content-type", "application/json")
+        .set_body_string("{\"access_token\": \"at-9\",");
+    unavailable_with(garbage, "not a valid token response").await;
+}
