@@ -30,6 +30,11 @@ impl Scenario {
     /// An oauth2 Connection whose credentials Secret already holds `tokens` (as after an
     /// earlier authorization), with the provider's API and token endpoint on wiremock.
     async fn start(tokens: serde_json::Value) -> Self {
+        Self::start_with(tokens, json!({})).await
+    }
+
+    /// As `start`, with extra fields merged into the connector's auth method.
+    async fn start_with(tokens: serde_json::Value, auth_extra: serde_json::Value) -> Self {
         let cluster = support::TestCluster::start().await;
         let (client, ns) = (cluster.client(), cluster.namespace().to_owned());
         let provider = MockServer::start().await;
@@ -45,12 +50,16 @@ impl Scenario {
         create(secrets, json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": SECRET, "labels": {"app.kubernetes.io/managed-by": "plugboard", "plugboard.dev/connection": CONN}},
             "stringData": tokens})).await;
-        create(connectors, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector", "metadata": {"name": "hubspot"}, "spec": {
+        let mut connector = json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector", "metadata": {"name": "hubspot"}, "spec": {
             "auth": {"type": "oauth2", "authorizeUri": format!("{}/authorize", provider.uri()), "tokenUri": format!("{}/token", provider.uri()),
                      "clientSecretRef": {"name": "oauth-app"}},
             "apiClient": {"baseUri": provider.uri(), "headers": {"Authorization": "Bearer {{ credentials.access_token }}"}},
             "test": {"path": "/me"},
-        }})).await;
+        }});
+        for (k, v) in auth_extra.as_object().unwrap() {
+            connector["spec"]["auth"][k] = v.clone();
+        }
+        create(connectors, connector).await;
         create(tenants, tenant("acme")).await;
         let operator = Operator::start(client.clone(), &ns);
         Self {
@@ -120,6 +129,53 @@ async fn a_rotated_refresh_token_is_stored_with_the_new_access_token() {
         "refreshes 12 to 18 minutes before a one-hour token expires: {early}s"
     );
     s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn extra_response_fields_are_mapped_into_the_credentials() {
+    let s = Scenario::start_with(
+        expired(),
+        json!({"credentialsFromRefreshResponse": {"portal": "{{ response.hub_id }}"}}),
+    )
+    .await;
+    let answer = json!({"access_token": "at-2", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 3600, "hub_id": 4242});
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    assert_eq!(s.stored("portal").await.as_deref(), Some("4242"));
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_expired_token_without_refresh_needs_a_person_again() {
+    let no_refresh = json!({"access_token": "at-1", "token_type": "bearer", "expires_at": "2020-01-01T00:00:00Z"});
+    let s = Scenario::start_with(no_refresh, json!({"noRefreshToken": true})).await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    assert_eq!(
+        conn.status.as_ref().unwrap().state,
+        Some(ConnectionState::AuthorizationRequired)
+    );
+    assert!(conn.status.as_ref().unwrap().authorization_url.is_some());
+    assert!(
+        s.provider
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.url.path() != "/token"),
+        "no refresh attempted"
+    );
     s.cluster.cleanup().await;
 }
 
