@@ -357,3 +357,121 @@ async fn deleting_an_oauth_connection_revokes_its_tokens() {
     provider.verify().await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_flow_started_before_an_operator_restart_completes_after_it() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let key: [u8; 32] = rand::random();
+    let (first, base) =
+        Operator::start_with_web_at(client.clone(), ns, vec![], "127.0.0.1:0", key).await;
+    create(&secrets, oauth_app()).await;
+    create(
+        &connectors,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+    )
+    .await;
+    create(&tenants, tenant("acme")).await;
+    create(&connections, hubspot_connection("acme-hubspot")).await;
+    wait_for(&connections, "acme-hubspot", "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = browser
+        .get(format!("{base}/connect/{ns}/acme-hubspot"))
+        .send()
+        .await
+        .unwrap();
+    let consent = consent.headers()["location"].to_str().unwrap().to_owned();
+    let back = browser.get(&consent).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+
+    // The operator restarts between consent and callback: nothing of the flow was in memory.
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let address = base.trim_start_matches("http://").to_owned();
+    let (_second, _) = Operator::start_with_web_at(client.clone(), ns, vec![], &address, key).await;
+    let done = browser.get(&callback).send().await.unwrap();
+    assert_eq!(done.status(), 200, "{:?}", done.text().await);
+    wait_for(&connections, "acme-hubspot", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_changed_oauth_app_secret_is_used_for_the_next_token_request() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let api = api_server().await;
+    let provider = MockServer::start().await;
+    let answer = json!({"access_token": "at-0123456789abcdefghij", "token_type": "bearer", "expires_in": 3600});
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(wiremock::matchers::body_string_contains(
+            "client_secret=app-secret-0123456789",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer.clone()))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(wiremock::matchers::body_string_contains(
+            "client_secret=rotated-secret-987654321",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&secrets, oauth_app()).await;
+    let mut connector =
+        oauth_connector("paypal", &provider.uri(), &api.uri(), "client-credentials");
+    connector["spec"]["auth"]["clientAuth"] = json!("body");
+    create(&connectors, connector).await;
+    create(&tenants, tenant("acme")).await;
+    let mut conn = hubspot_connection("acme-paypal");
+    conn["spec"]["connectorRef"]["name"] = json!("paypal");
+    create(&connections, conn).await;
+    wait_for(&connections, "acme-paypal", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    secrets
+        .patch(
+            "oauth-app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"clientSecret": "rotated-secret-987654321"}})),
+        )
+        .await
+        .unwrap();
+    connections
+        .patch("acme-paypal", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "after-rotation"}}})))
+        .await
+        .unwrap();
+    wait_for(
+        &connections,
+        "acme-paypal",
+        "refreshed with the new secret",
+        |c| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.refresh_requested_at.as_deref())
+                == Some("after-rotation")
+                && is_ready_with(c, "True", "Connected")
+        },
+    )
+    .await;
+    provider.verify().await;
+    cluster.cleanup().await;
+}

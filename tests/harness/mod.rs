@@ -91,11 +91,27 @@ impl Operator {
         namespace: &str,
         redirect_allowlist: Vec<String>,
     ) -> (Self, String) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
+        Self::start_with_web_at(
+            client,
+            namespace,
+            redirect_allowlist,
+            "127.0.0.1:0",
+            rand::random(),
+        )
+        .await
+    }
+
+    /// As `start_with_web`, on a given address and with a given state key: a restarted
+    /// operator keeps both.
+    pub async fn start_with_web_at(
+        client: Client,
+        namespace: &str,
+        redirect_allowlist: Vec<String>,
+        address: &str,
+        key: [u8; 32],
+    ) -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind(address).await.expect("binds");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let key: [u8; 32] = rand::random();
         let settings = plugboard::controller::Settings {
             namespace: Some(namespace.to_owned()),
             allow_private_networks: true,
