@@ -207,16 +207,10 @@ async fn an_unchanged_connection_reconciles_without_writing() {
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let provider = provider().await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, tenants, _, _) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&connectors, static_connector("stripe", &provider.uri())).await;
-    create(&tenants, tenant("acme")).await;
-    create(&secrets, input_secret("acme-stripe", KEY)).await;
-    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
-    wait_for(&connections, "acme-stripe", "Connected", |c| {
-        is_ready_with(c, "True", "Connected")
-    })
-    .await;
+    connect_stripe(&all, &provider.uri(), KEY).await;
     // Let the reconciles triggered by the operator's own writes settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -260,16 +254,10 @@ async fn changes_to_the_input_secret_tenant_and_connector_reach_the_credentials(
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let provider = provider().await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (connectors, tenants, _, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&connectors, static_connector("stripe", &provider.uri())).await;
-    create(&tenants, tenant("acme")).await;
-    create(&secrets, input_secret("acme-stripe", KEY)).await;
-    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
-    wait_for(&connections, "acme-stripe", "Connected", |c| {
-        is_ready_with(c, "True", "Connected")
-    })
-    .await;
+    connect_stripe(&all, &provider.uri(), KEY).await;
 
     let rotated = "sk_test_rotated000000000000";
     Mock::given(method("GET"))
@@ -286,7 +274,7 @@ async fn changes_to_the_input_secret_tenant_and_connector_reach_the_credentials(
         .await
         .unwrap();
     wait_for(
-        &secrets,
+        secrets,
         "acme-stripe-credentials",
         "the rotated key is stored",
         |s| secret_text(s, "apiKey").as_deref() == Some(rotated),
@@ -312,7 +300,7 @@ async fn changes_to_the_input_secret_tenant_and_connector_reach_the_credentials(
         .await
         .unwrap();
     wait_for(
-        &secrets,
+        secrets,
         "acme-stripe-credentials",
         "the tenant's new field is rendered",
         |s| secret_text(s, "api-client.json").is_some_and(|j| j.contains("\"X-Plan\":\"pro\"")),
@@ -326,16 +314,10 @@ async fn a_credentials_secret_deleted_or_edited_by_hand_is_put_back() {
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let provider = provider().await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, _, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&connectors, static_connector("stripe", &provider.uri())).await;
-    create(&tenants, tenant("acme")).await;
-    create(&secrets, input_secret("acme-stripe", KEY)).await;
-    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
-    wait_for(&connections, "acme-stripe", "Connected", |c| {
-        is_ready_with(c, "True", "Connected")
-    })
-    .await;
+    connect_stripe(&all, &provider.uri(), KEY).await;
 
     secrets
         .patch(
@@ -346,7 +328,7 @@ async fn a_credentials_secret_deleted_or_edited_by_hand_is_put_back() {
         .await
         .unwrap();
     wait_for(
-        &secrets,
+        secrets,
         "acme-stripe-credentials",
         "the edit is undone",
         |s| secret_text(s, "apiKey").as_deref() == Some(KEY),
@@ -358,7 +340,7 @@ async fn a_credentials_secret_deleted_or_edited_by_hand_is_put_back() {
         .await
         .unwrap();
     wait_for(
-        &secrets,
+        secrets,
         "acme-stripe-credentials",
         "the Secret is back",
         |s| secret_text(s, "apiKey").as_deref() == Some(KEY),
@@ -379,16 +361,10 @@ async fn disconnecting_revokes_and_deletes_the_credentials_but_keeps_the_connect
         .expect(1)
         .mount(&provider)
         .await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&connectors, static_connector("stripe", &provider.uri())).await;
-    create(&tenants, tenant("acme")).await;
-    create(&secrets, input_secret("acme-stripe", KEY)).await;
-    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
-    wait_for(&connections, "acme-stripe", "Connected", |c| {
-        is_ready_with(c, "True", "Connected")
-    })
-    .await;
+    connect_stripe(&all, &provider.uri(), KEY).await;
 
     connections
         .patch(
@@ -398,7 +374,7 @@ async fn disconnecting_revokes_and_deletes_the_credentials_but_keeps_the_connect
         )
         .await
         .unwrap();
-    let c = wait_for(&connections, "acme-stripe", "Disconnected", |c| {
+    let c = wait_for(connections, "acme-stripe", "Disconnected", |c| {
         is_ready_with(c, "False", "Disconnected")
     })
     .await;
@@ -407,7 +383,7 @@ async fn disconnecting_revokes_and_deletes_the_credentials_but_keeps_the_connect
         Some(plugboard::api::ConnectionState::Disconnected)
     );
     assert!(c.status.as_ref().unwrap().credentials_ref.is_none());
-    wait_gone(&secrets, "acme-stripe-credentials").await;
+    wait_gone(secrets, "acme-stripe-credentials").await;
     provider.verify().await;
     cluster.cleanup().await;
 }
@@ -423,16 +399,10 @@ async fn deleting_a_connection_revokes_at_the_provider_first() {
         .expect(1)
         .mount(&provider)
         .await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&connectors, static_connector("stripe", &provider.uri())).await;
-    create(&tenants, tenant("acme")).await;
-    create(&secrets, input_secret("acme-stripe", KEY)).await;
-    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
-    let c = wait_for(&connections, "acme-stripe", "Connected", |c| {
-        is_ready_with(c, "True", "Connected")
-    })
-    .await;
+    let c = connect_stripe(&all, &provider.uri(), KEY).await;
     assert!(
         c.metadata
             .finalizers
@@ -445,8 +415,8 @@ async fn deleting_a_connection_revokes_at_the_provider_first() {
         .delete("acme-stripe", &DeleteParams::default())
         .await
         .unwrap();
-    wait_gone(&connections, "acme-stripe").await;
-    wait_gone(&secrets, "acme-stripe-credentials").await;
+    wait_gone(connections, "acme-stripe").await;
+    wait_gone(secrets, "acme-stripe-credentials").await;
     provider.verify().await;
     cluster.cleanup().await;
 }
@@ -498,23 +468,17 @@ async fn a_provider_that_keeps_refusing_to_revoke_holds_deletion_for_a_bounded_t
         .respond_with(ResponseTemplate::new(500))
         .mount(&provider)
         .await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&connectors, static_connector("stripe", &provider.uri())).await;
-    create(&tenants, tenant("acme")).await;
-    create(&secrets, input_secret("acme-stripe", KEY)).await;
-    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
-    wait_for(&connections, "acme-stripe", "Connected", |c| {
-        is_ready_with(c, "True", "Connected")
-    })
-    .await;
+    connect_stripe(&all, &provider.uri(), KEY).await;
 
     connections
         .delete("acme-stripe", &DeleteParams::default())
         .await
         .unwrap();
     let held = wait_for(
-        &connections,
+        connections,
         "acme-stripe",
         "the failing revocation is shown",
         |c| {
@@ -529,8 +493,8 @@ async fn a_provider_that_keeps_refusing_to_revoke_holds_deletion_for_a_bounded_t
             .message
             .contains("deletion waits up to 2s")
     );
-    wait_gone(&connections, "acme-stripe").await;
-    wait_gone(&secrets, "acme-stripe-credentials").await;
+    wait_gone(connections, "acme-stripe").await;
+    wait_gone(secrets, "acme-stripe-credentials").await;
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
     let abandoned = events
         .list(&ListParams::default())

@@ -283,6 +283,20 @@ pub fn input_secret(connection: &str, api_key: &str) -> serde_json::Value {
     })
 }
 
+/// Creates the static `stripe` connector, the tenant `acme`, the input Secret and the
+/// Connection `acme-stripe`, and waits until it is connected.
+pub async fn connect_stripe(apis: &Apis, provider_uri: &str, api_key: &str) -> Connection {
+    let (connectors, tenants, connections, secrets) = apis;
+    create(connectors, static_connector("stripe", provider_uri)).await;
+    create(tenants, tenant("acme")).await;
+    create(secrets, input_secret("acme-stripe", api_key)).await;
+    create(connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await
+}
+
 /// A Secret's value as text.
 pub fn secret_text(secret: &Secret, key: &str) -> Option<String> {
     secret
