@@ -208,89 +208,7 @@ pub async fn run_prepared(
 ) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.clone();
-    let (connectors, cluster_connectors, tenants) = (
-        ctx.connectors.clone(),
-        ctx.cluster_connectors.clone(),
-        ctx.tenants.clone(),
-    );
-    let Watches {
-        connectors: connector_events,
-        cluster_connectors: cluster_connector_events,
-        tenants: tenant_events,
-        secrets: secret_events,
-        referenced_secrets,
-    } = watches;
-
-    // A Connection's own status writes must not trigger its next reconcile: that would turn
-    // every backoff into an immediate retry. Only what a person or the API server changes
-    // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
-    let (reader, writer) = reflector::store();
-    let changes = reflector::reflector(
-        writer,
-        watcher(
-            scoped::<Connection>(&client, ns.as_deref()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    )
-    .applied_objects()
-    .predicate_filter(
-        predicates::generation
-            .combine(predicates::annotations)
-            .combine(predicates::finalizers)
-            .combine(being_deleted),
-        PredicateConfig::default(),
-    );
-    let controller = Controller::for_stream(changes, reader);
-    let conns = controller.store();
-    let (c1, c2, c3, c4) = (conns.clone(), conns.clone(), conns.clone(), conns.clone());
-    let controller = controller
-        .owns_stream(secret_events)
-        .watches_stream(connector_events, move |c: Connector| {
-            let (ns, name) = (c.namespace(), c.name_any());
-            connection::referencing(&c1, |conn| {
-                conn.connector_kind() == ConnectorKind::Connector
-                    && conn.namespace() == ns
-                    && conn.spec.connector_ref.name == name
-            })
-        })
-        .watches_stream(cluster_connector_events, move |c: ClusterConnector| {
-            let name = c.name_any();
-            connection::referencing(&c2, |conn| {
-                conn.connector_kind() == ConnectorKind::ClusterConnector
-                    && conn.spec.connector_ref.name == name
-            })
-        })
-        .watches_stream(tenant_events, move |t: Tenant| {
-            let (ns, name) = (t.namespace(), t.name_any());
-            connection::referencing(&c3, |conn| {
-                conn.namespace() == ns && conn.spec.tenant_ref.name == name
-            })
-        })
-        .watches_stream(referenced_secrets, {
-            let (connectors, cluster_connectors) = (connectors.clone(), cluster_connectors.clone());
-            move |s| {
-                let (ns, name) = (s.namespace(), s.name_any());
-                connection::referencing(&c4, |conn| {
-                    let same_ns = conn.namespace() == ns;
-                    let reads_input = || {
-                        conn.spec
-                            .input_from
-                            .iter()
-                            .any(|f| f.secret_key_ref.name == name)
-                    };
-                    (same_ns && (reads_input() || tenant_reads_secret(&tenants, conn, &name)))
-                        || connector_reads_secret(
-                            &connectors,
-                            &cluster_connectors,
-                            conn,
-                            ns.as_deref(),
-                            &name,
-                        )
-                })
-            }
-        });
-
+    let controller = connection_controller(&ctx, watches);
     // The caches fill as the controllers below poll their watches; mark them live then.
     let marker = ctx.clone();
     let live = tokio::spawn(async move {
@@ -332,6 +250,89 @@ pub async fn run_prepared(
     live.abort();
     ctx.caches_live
         .store(false, std::sync::atomic::Ordering::Release);
+}
+
+/// The Connection controller, triggered by its own spec changes and by every object a
+/// Connection refers to.
+fn connection_controller(ctx: &Context, watches: Watches) -> Controller<Connection> {
+    let Watches {
+        connectors: connector_events,
+        cluster_connectors: cluster_connector_events,
+        tenants: tenant_events,
+        secrets: secret_events,
+        referenced_secrets,
+    } = watches;
+    // A Connection's own status writes must not trigger its next reconcile: that would turn
+    // every backoff into an immediate retry. Only what a person or the API server changes
+    // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
+    let (reader, writer) = reflector::store();
+    let changes = reflector::reflector(
+        writer,
+        watcher(
+            scoped::<Connection>(&ctx.client, ctx.config.namespace.as_deref()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    )
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation
+            .combine(predicates::annotations)
+            .combine(predicates::finalizers)
+            .combine(being_deleted),
+        PredicateConfig::default(),
+    );
+    let controller = Controller::for_stream(changes, reader);
+    let conns = controller.store();
+    let (c1, c2, c3, c4) = (conns.clone(), conns.clone(), conns.clone(), conns);
+    let (connectors, cluster_connectors, tenants) = (
+        ctx.connectors.clone(),
+        ctx.cluster_connectors.clone(),
+        ctx.tenants.clone(),
+    );
+    controller
+        .owns_stream(secret_events)
+        .watches_stream(connector_events, move |c: Connector| {
+            let (ns, name) = (c.namespace(), c.name_any());
+            connection::referencing(&c1, |conn| {
+                conn.connector_kind() == ConnectorKind::Connector
+                    && conn.namespace() == ns
+                    && conn.spec.connector_ref.name == name
+            })
+        })
+        .watches_stream(cluster_connector_events, move |c: ClusterConnector| {
+            let name = c.name_any();
+            connection::referencing(&c2, |conn| {
+                conn.connector_kind() == ConnectorKind::ClusterConnector
+                    && conn.spec.connector_ref.name == name
+            })
+        })
+        .watches_stream(tenant_events, move |t: Tenant| {
+            let (ns, name) = (t.namespace(), t.name_any());
+            connection::referencing(&c3, |conn| {
+                conn.namespace() == ns && conn.spec.tenant_ref.name == name
+            })
+        })
+        .watches_stream(referenced_secrets, move |s| {
+            let (ns, name) = (s.namespace(), s.name_any());
+            connection::referencing(&c4, |conn| {
+                let same_ns = conn.namespace() == ns;
+                let reads_input = || {
+                    conn.spec
+                        .input_from
+                        .iter()
+                        .any(|f| f.secret_key_ref.name == name)
+                };
+                (same_ns && (reads_input() || tenant_reads_secret(&tenants, conn, &name)))
+                    || connector_reads_secret(
+                        &connectors,
+                        &cluster_connectors,
+                        conn,
+                        ns.as_deref(),
+                        &name,
+                    )
+            })
+        })
 }
 
 fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Ready<()> {

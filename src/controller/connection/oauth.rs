@@ -211,18 +211,7 @@ pub async fn obtain(
     let forced = requested.is_some() && requested != status.refresh_requested_at;
     let expires = expires_at(&tokens);
     let has_token = tokens.contains_key("access_token");
-    let due = status
-        .next_refresh_at
-        .as_deref()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-        .or_else(|| {
-            expires.map(|e| {
-                refresh_due(now, e).min(
-                    e.checked_sub(SignedDuration::try_from(MIN_MARGIN).unwrap())
-                        .unwrap_or(e),
-                )
-            })
-        });
+    let due = scheduled_refresh(&status, expires, now);
     let fresh = has_token && !forced && due.is_none_or(|due| now < due);
     let mut obtained = Obtained {
         expires_at: expires,
@@ -234,26 +223,7 @@ pub async fn obtain(
         obtained.credentials = tokens;
         return Ok(obtained);
     }
-    let app = app(conn, resolved, ctx).await?;
-    let started = std::time::Instant::now();
-    let result = match resolved.auth.type_ {
-        AuthType::ClientCredentials => {
-            let ask = ask(
-                resolved,
-                parameters,
-                resolved.auth.extra_token_params.as_ref(),
-            );
-            flow::client_credentials(&ctx.http, &app, &endpoints(resolved), &ask).await
-        }
-        _ => refresh_oauth2(conn, resolved, &app, ctx, has_token, expires, now).await?,
-    };
-    ctx.metrics.provider_call("token", started.elapsed());
-    ctx.metrics.refreshed(match &result {
-        Ok(_) => "success",
-        Err(TokenError::Unavailable { .. }) => "unavailable",
-        Err(TokenError::InvalidGrant(_)) => "revoked",
-        Err(_) => "rejected",
-    });
+    let result = request_tokens(conn, resolved, parameters, ctx, (has_token, expires), now).await?;
     obtained.refresh_requested_at = requested.clone().or(obtained.refresh_requested_at);
     match result {
         Ok(new) => {
@@ -289,6 +259,57 @@ pub async fn obtain(
             unavailable_or_fail(err, obtained, expires, has_token, now)
         }
     }
+}
+
+/// When the stored tokens are due for refresh: the time status recorded, or for tokens that
+/// came without one (from the callback) a margin before their expiry.
+fn scheduled_refresh(
+    status: &crate::api::ConnectionStatus,
+    expires: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let recorded = status
+        .next_refresh_at
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    recorded.or_else(|| {
+        expires.map(|e| {
+            let margin = SignedDuration::try_from(MIN_MARGIN).unwrap_or(SignedDuration::ZERO);
+            refresh_due(now, e).min(e.checked_sub(margin).unwrap_or(e))
+        })
+    })
+}
+
+/// One token request for the auth type, timed and counted.
+async fn request_tokens(
+    conn: &Connection,
+    resolved: &Resolved,
+    parameters: &Map<String, Value>,
+    ctx: &Context,
+    (has_token, expires): (bool, Option<Timestamp>),
+    now: Timestamp,
+) -> Result<Result<Tokens, TokenError>, Error> {
+    let app = app(conn, resolved, ctx).await?;
+    let started = std::time::Instant::now();
+    let result = match resolved.auth.type_ {
+        AuthType::ClientCredentials => {
+            let ask = ask(
+                resolved,
+                parameters,
+                resolved.auth.extra_token_params.as_ref(),
+            );
+            flow::client_credentials(&ctx.http, &app, &endpoints(resolved), &ask).await
+        }
+        _ => refresh_oauth2(conn, resolved, &app, ctx, has_token, expires, now).await?,
+    };
+    ctx.metrics.provider_call("token", started.elapsed());
+    ctx.metrics.refreshed(match &result {
+        Ok(_) => "success",
+        Err(TokenError::Unavailable { .. }) => "unavailable",
+        Err(TokenError::InvalidGrant(_)) => "revoked",
+        Err(_) => "rejected",
+    });
+    Ok(result)
 }
 
 /// The refresh-token grant, with the rotation rules; `Err` for outcomes that end the attempt.
