@@ -339,7 +339,7 @@ async fn disconnect_on_request(
     now: &Time,
 ) -> Result<Action, Error> {
     if let Err(err) = revoke(conn, ctx).await {
-        let message = err.to_string();
+        let message = redact(&err.to_string(), &stored_values(conn, ctx));
         let (state, desired) = status::failed(&err, Stage::Test, &message);
         let attempts = conn
             .status
@@ -390,14 +390,14 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
                     .and_then(|s| s.retry_attempts)
                     .unwrap_or(0);
                 let now = Time(Timestamp::now());
-                let (state, desired) = status::failed(
-                    &err,
-                    Stage::Test,
+                let message = redact(
                     &format!(
                         "revoking before deletion: {err}; deletion waits up to {}s",
                         grace.as_secs()
                     ),
+                    &stored_values(conn, ctx),
                 );
+                let (state, desired) = status::failed(&err, Stage::Test, &message);
                 let delay = backoff(attempts);
                 let next = status::next(conn, state, &desired, &now, |s| {
                     s.retry_attempts = Some(attempts + 1);
@@ -508,6 +508,16 @@ fn jittered(base: Duration) -> Duration {
 fn plus(now: &Time, delay: Duration) -> String {
     let delay = SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
     now.0.checked_add(delay).unwrap_or(now.0).to_string()
+}
+
+/// The stored credential values, to scrub from messages about a revocation: the provider's
+/// answer may echo a credential back.
+fn stored_values(conn: &Connection, ctx: &Context) -> Vec<String> {
+    store::stored(conn, ctx)
+        .into_iter()
+        .flatten()
+        .map(|(_, v)| v.expose_secret().to_owned())
+        .collect()
 }
 
 /// `message` with every known secret value replaced, for values a provider or a library
