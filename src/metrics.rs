@@ -76,7 +76,8 @@ impl prometheus_client::collector::Collector for ConnectionStates {
             *counts.entry(*state).or_default() += 1;
         }
         let family = encoder.encode_descriptor(
-            "plugboard_connections",
+            // The registry adds the `plugboard_` prefix.
+            "connections",
             "Connections by state, as this replica last reconciled them",
             None,
             MetricType::Gauge,
@@ -212,18 +213,16 @@ mod tests {
         m.connection_state("acme", "c", Some(ConnectionState::Error));
         m.connection_state("acme", "c", None);
         let text = m.render();
+        let has = |line: &str| text.lines().any(|l| l == line);
         assert!(
-            text.contains(r#"plugboard_reconciles_total{kind="Connection",result="TestFailed"} 1"#),
+            has(r#"plugboard_reconciles_total{kind="Connection",result="TestFailed"} 1"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"plugboard_connections{state="Connected"} 2"#),
+            has(r#"plugboard_connections{state="Connected"} 2"#),
             "{text}"
         );
-        assert!(
-            text.contains(r#"plugboard_connections{state="Error"} 0"#),
-            "{text}"
-        );
+        assert!(has(r#"plugboard_connections{state="Error"} 0"#), "{text}");
         assert!(text.contains("plugboard_token_refreshes_total"), "{text}");
         assert!(
             text.contains("plugboard_provider_request_duration_seconds_bucket"),

@@ -112,6 +112,7 @@ async fn succeeded(
     now: &Time,
     done: Connected,
 ) -> Result<Action, Error> {
+    ctx.metrics.reconciled("Connection", "success");
     let (state, desired) = status::connected(done.has_test);
     let tokens = &done.tokens;
     let attempts = conn

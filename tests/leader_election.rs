@@ -1,0 +1,103 @@
+//! Leader election through a real Lease on the (test) API server: with two replicas exactly
+//! one reconciles; when it dies without releasing the lease, the other takes over within the
+//! lease duration.
+
+mod harness;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::*;
+use plugboard::controller::Settings;
+use plugboard::leader::Election;
+use plugboard::metrics::Metrics;
+
+/// Short, so the failover happens within a test; the operator's default is 15 s.
+const LEASE: Duration = Duration::from_secs(3);
+
+fn replica(
+    cluster: &support::TestCluster,
+    name: &str,
+) -> (tokio::task::JoinHandle<()>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
+    let settings = Settings {
+        namespace: Some(cluster.namespace().to_owned()),
+        allow_private_networks: true,
+        provider_timeout: Some(PROVIDER_TIMEOUT),
+        metrics: metrics.clone(),
+        ..Settings::default()
+    };
+    let election = Election {
+        lease: "plugboard-leader".into(),
+        namespace: cluster.namespace().to_owned(),
+        identity: name.into(),
+        duration: LEASE,
+        grace: Duration::from_secs(1),
+    };
+    let client = cluster.client();
+    let first = plugboard::controller::prepare(client.clone(), settings.clone());
+    let task = tokio::spawn(async move {
+        let _ = plugboard::leader::run(
+            client,
+            settings,
+            election,
+            first,
+            std::future::pending::<()>(),
+        )
+        .await;
+    });
+    (task, metrics)
+}
+
+fn reconciled(metrics: &Metrics) -> bool {
+    metrics.render().lines().any(|l| {
+        l.starts_with("plugboard_reconciles_total{kind=\"Connection\"") && !l.ends_with(" 0")
+    })
+}
+
+#[tokio::test]
+async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
+    init_logging();
+    let cluster = support::TestCluster::start().await;
+    let provider = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let all = apis(&cluster.client(), cluster.namespace());
+    let (a, metrics_a) = replica(&cluster, "replica-a");
+    let (b, metrics_b) = replica(&cluster, "replica-b");
+    connect_stripe(&all, &provider.uri(), "sk_test_4eC39HqLyjWDarjtT1zdp7dc").await;
+    let (leader, leader_metrics, follower_metrics, follower) =
+        match (reconciled(&metrics_a), reconciled(&metrics_b)) {
+            (true, false) => (a, &metrics_a, &metrics_b, b),
+            (false, true) => (b, &metrics_b, &metrics_a, a),
+            other => panic!(
+                "exactly one replica must reconcile, saw {other:?}:\n{}\n{}",
+                metrics_a.render(),
+                metrics_b.render()
+            ),
+        };
+    assert!(reconciled(leader_metrics));
+
+    // The leader dies without releasing the lease; the follower waits it out and takes over.
+    leader.abort();
+    let started = tokio::time::Instant::now();
+    let (_, _, connections, secrets) = &all;
+    harness::create(
+        secrets,
+        input_secret("second", "sk_test_4eC39HqLyjWDarjtT1zdp7dc"),
+    )
+    .await;
+    harness::create(connections, connection("second", "acme", "stripe")).await;
+    wait_for(connections, "second", "Connected by the new leader", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(reconciled(follower_metrics), "the follower reconciled");
+    assert!(took < LEASE * 4, "took over in {took:?}");
+    follower.abort();
+    cluster.cleanup().await;
+}
