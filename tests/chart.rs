@@ -316,3 +316,26 @@ fn the_dockerfile_builds_in_one_stage_and_runs_as_non_root_in_another() {
     assert!(!user.contains("root") || user.contains("nonroot"), "{user}");
     assert!(user.contains("65532"), "{user}");
 }
+
+#[test]
+fn the_notes_carry_the_argo_cd_health_script_for_every_kind() {
+    let (ok, text) = run_helm(&[
+        "install",
+        "t",
+        "plugboard",
+        "--dry-run=client",
+        "--namespace",
+        "plugboard",
+    ]);
+    assert!(ok, "{text}");
+    let notes = text.split("NOTES:").nth(1).expect("NOTES are rendered");
+    for kind in ["Connection", "Connector", "ClusterConnector", "Tenant"] {
+        assert!(
+            notes.contains(&format!(
+                "resource.customizations.health.plugboard.dev_{kind}: |"
+            )),
+            "{kind}: {notes}"
+        );
+    }
+    assert!(notes.contains(r#"return {status = "Degraded", message = c.message}"#));
+}
