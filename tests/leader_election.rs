@@ -101,3 +101,78 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
     follower.abort();
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_connect_endpoint_answers_on_a_replica_that_does_not_lead() {
+    init_logging();
+    let cluster = support::TestCluster::start().await;
+    let all = apis(&cluster.client(), cluster.namespace());
+    // This replica never leads: another identity holds the lease for the whole test.
+    let (leader, _) = replica(&cluster, "the-leader");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let settings = Settings {
+        namespace: Some(cluster.namespace().to_owned()),
+        allow_private_networks: true,
+        public_url: Some(base.clone()),
+        state_key: Some(Arc::new(
+            plugboard::auth::state::StateKey::new(vec![9; 32]).unwrap(),
+        )),
+        ..Settings::default()
+    };
+    let (ctx, watches) = plugboard::controller::prepare(cluster.client(), settings.clone());
+    let router = plugboard::web::connect::router(ctx.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let election = Election {
+        lease: "plugboard-leader".into(),
+        namespace: cluster.namespace().to_owned(),
+        identity: "the-follower".into(),
+        duration: LEASE,
+        grace: Duration::from_secs(1),
+    };
+    let follower = tokio::spawn(plugboard::leader::run(
+        cluster.client(),
+        settings,
+        election,
+        (ctx, watches),
+        std::future::pending::<()>(),
+    ));
+
+    let (connectors, tenants, connections, secrets) = &all;
+    harness::create(
+        secrets,
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "oauth-app"},
+        "stringData": {"clientId": "plugboard-tests", "clientSecret": "app-secret-0123456789"}}),
+    )
+    .await;
+    harness::create(connectors, serde_json::json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector", "metadata": {"name": "hubspot"},
+        "spec": {"auth": {"type": "oauth2", "authorizeUri": "https://app.hubspot.com/oauth/authorize", "tokenUri": "https://api.hubapi.com/oauth/v1/token",
+                          "scopes": ["contacts"], "clientSecretRef": {"name": "oauth-app"}}}})).await;
+    harness::create(tenants, tenant("acme")).await;
+    harness::create(connections, serde_json::json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection", "metadata": {"name": "acme-hubspot"},
+        "spec": {"tenantRef": {"name": "acme"}, "connectorRef": {"name": "hubspot"}}})).await;
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser
+        .get(format!(
+            "{base}/connect/{}/acme-hubspot",
+            cluster.namespace()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://app.hubspot.com/oauth/authorize?"),
+        "{location}"
+    );
+    server.abort();
+    follower.abort();
+    leader.abort();
+    cluster.cleanup().await;
+}
