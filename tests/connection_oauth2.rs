@@ -59,6 +59,19 @@ fn hubspot_connection(name: &str) -> serde_json::Value {
     })
 }
 
+/// Creates the OAuth app Secret, the connector, the tenant `acme` and a Connection named
+/// `connection` through that connector.
+async fn apply_all(apis: &Apis, connector: serde_json::Value, connection: &str) {
+    let (connectors, tenants, connections, secrets) = apis;
+    let name = connector["metadata"]["name"].as_str().unwrap().to_owned();
+    create(secrets, oauth_app()).await;
+    create(connectors, connector).await;
+    create(tenants, tenant("acme")).await;
+    let mut conn = hubspot_connection(connection);
+    conn["spec"]["connectorRef"]["name"] = json!(name);
+    create(connections, conn).await;
+}
+
 async fn api_server() -> MockServer {
     let api = MockServer::start().await;
     Mock::given(method("GET"))
@@ -75,20 +88,19 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
     let allow = vec!["https://app.example.com/integrations".to_owned()];
     let (_operator, base) = Operator::start_with_web(client.clone(), ns, allow).await;
 
-    create(&secrets, oauth_app()).await;
-    create(
-        &connectors,
+    apply_all(
+        &all,
         oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+        "acme-hubspot",
     )
     .await;
-    create(&tenants, tenant("acme")).await;
-    create(&connections, hubspot_connection("acme-hubspot")).await;
 
-    let conn = wait_for(&connections, "acme-hubspot", "AuthorizationRequired", |c| {
+    let conn = wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
         is_ready_with(c, "False", "AuthorizationRequired")
     })
     .await;
@@ -144,7 +156,7 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
     );
     assert!(landing.contains("status=connected"), "{landing}");
 
-    let conn = wait_for(&connections, "acme-hubspot", "Connected", |c| {
+    let conn = wait_for(connections, "acme-hubspot", "Connected", |c| {
         is_ready_with(c, "True", "Connected")
     })
     .await;
@@ -183,17 +195,16 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, _) = &all;
     let (operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
-    create(&secrets, oauth_app()).await;
-    create(
-        &connectors,
+    apply_all(
+        &all,
         oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+        "acme-hubspot",
     )
     .await;
-    create(&tenants, tenant("acme")).await;
-    create(&connections, hubspot_connection("acme-hubspot")).await;
-    wait_for(&connections, "acme-hubspot", "AuthorizationRequired", |c| {
+    wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
         is_ready_with(c, "False", "AuthorizationRequired")
     })
     .await;
@@ -259,20 +270,17 @@ async fn client_credentials_connect_without_a_person_and_refresh_on_request() {
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&secrets, oauth_app()).await;
-    create(
-        &connectors,
+    apply_all(
+        &all,
         oauth_connector("paypal", &oauth.url, &api.uri(), "client-credentials"),
+        "acme-paypal",
     )
     .await;
-    create(&tenants, tenant("acme")).await;
-    let mut conn = hubspot_connection("acme-paypal");
-    conn["spec"]["connectorRef"]["name"] = json!("paypal");
-    create(&connections, conn).await;
 
-    let conn = wait_for(&connections, "acme-paypal", "Connected", |c| {
+    let conn = wait_for(connections, "acme-paypal", "Connected", |c| {
         is_ready_with(c, "True", "Connected")
     })
     .await;
@@ -296,7 +304,7 @@ async fn client_credentials_connect_without_a_person_and_refresh_on_request() {
         .patch("acme-paypal", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "2026-11-23T10:00:00Z"}}})))
         .await
         .unwrap();
-    let conn = wait_for(&connections, "acme-paypal", "the refresh is echoed", |c| {
+    let conn = wait_for(connections, "acme-paypal", "the refresh is echoed", |c| {
         c.status
             .as_ref()
             .and_then(|s| s.refresh_requested_at.as_deref())
@@ -332,19 +340,16 @@ async fn deleting_an_oauth_connection_revokes_its_tokens() {
         .expect(1)
         .mount(&provider)
         .await;
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, _) = &all;
     let _operator = Operator::start(client.clone(), ns);
-    create(&secrets, oauth_app()).await;
-    create(
-        &connectors,
+    apply_all(
+        &all,
         oauth_connector("paypal", &provider.uri(), &api.uri(), "client-credentials"),
+        "acme-paypal",
     )
     .await;
-    create(&tenants, tenant("acme")).await;
-    let mut conn = hubspot_connection("acme-paypal");
-    conn["spec"]["connectorRef"]["name"] = json!("paypal");
-    create(&connections, conn).await;
-    wait_for(&connections, "acme-paypal", "Connected", |c| {
+    wait_for(connections, "acme-paypal", "Connected", |c| {
         is_ready_with(c, "True", "Connected")
     })
     .await;
@@ -353,7 +358,7 @@ async fn deleting_an_oauth_connection_revokes_its_tokens() {
         .delete("acme-paypal", &DeleteParams::default())
         .await
         .unwrap();
-    wait_gone(&connections, "acme-paypal").await;
+    wait_gone(connections, "acme-paypal").await;
     provider.verify().await;
     cluster.cleanup().await;
 }
@@ -363,19 +368,18 @@ async fn a_flow_started_before_an_operator_restart_completes_after_it() {
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());
     let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let all = apis(&client, ns);
+    let (_, _, connections, _) = &all;
     let key: [u8; 32] = rand::random();
     let (first, base) =
         Operator::start_with_web_at(client.clone(), ns, vec![], "127.0.0.1:0", key).await;
-    create(&secrets, oauth_app()).await;
-    create(
-        &connectors,
+    apply_all(
+        &all,
         oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+        "acme-hubspot",
     )
     .await;
-    create(&tenants, tenant("acme")).await;
-    create(&connections, hubspot_connection("acme-hubspot")).await;
-    wait_for(&connections, "acme-hubspot", "AuthorizationRequired", |c| {
+    wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
         is_ready_with(c, "False", "AuthorizationRequired")
     })
     .await;
@@ -399,7 +403,7 @@ async fn a_flow_started_before_an_operator_restart_completes_after_it() {
     let (_second, _) = Operator::start_with_web_at(client.clone(), ns, vec![], &address, key).await;
     let done = browser.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), 200, "{:?}", done.text().await);
-    wait_for(&connections, "acme-hubspot", "Connected", |c| {
+    wait_for(connections, "acme-hubspot", "Connected", |c| {
         is_ready_with(c, "True", "Connected")
     })
     .await;
