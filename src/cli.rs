@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// for example `https://app.example.com/integrations`). Any other `redirectUri` is refused.
     #[arg(long, env = "PLUGBOARD_REDIRECT_ALLOWLIST", value_delimiter = ',')]
     pub redirect_allowlist: Vec<String>,
+    /// A JSON Schema file (draft 2020-12) that every Tenant's fields must satisfy; any object
+    /// when unset. A Tenant whose fields do not match is Ready=False, reason InvalidFields.
+    #[arg(long, env = "PLUGBOARD_TENANT_FIELDS_SCHEMA", value_name = "FILE")]
+    pub tenant_fields_schema: Option<PathBuf>,
     /// Run the controllers only while holding a Lease, so that with several replicas exactly
     /// one reconciles; every replica serves the HTTP endpoints.
     #[arg(long, env = "PLUGBOARD_LEADER_ELECTION")]

@@ -33,6 +33,9 @@ pub enum Error {
     InvalidParameters(String),
 
     #[error("{0}")]
+    InvalidFields(String),
+
+    #[error("{0}")]
     InvalidConnector(String),
 
     #[error("{field}: {source}")]
@@ -76,6 +79,7 @@ impl Error {
             Self::SecretNotFound { .. } | Self::SecretKeyNotFound { .. } => "SecretNotFound",
             Self::InvalidInput(_) => "InvalidInput",
             Self::InvalidParameters(_) => "InvalidParameters",
+            Self::InvalidFields(_) => "InvalidFields",
             Self::InvalidConnector(_) => "InvalidConnector",
             Self::InvalidTemplate { .. } => "InvalidTemplate",
             Self::BlockedHost { .. } => "BlockedHost",
@@ -108,6 +112,7 @@ impl Error {
             self,
             Self::InvalidInput(_)
                 | Self::InvalidParameters(_)
+                | Self::InvalidFields(_)
                 | Self::InvalidConnector(_)
                 | Self::InvalidTemplate { .. }
                 | Self::BlockedHost { .. }

@@ -34,6 +34,8 @@ pub enum OperatorError {
     CrdsMissing { url: String },
     #[error(transparent)]
     Election(crate::leader::ElectionError),
+    #[error("--tenant-fields-schema {path}: {reason}")]
+    TenantFieldsSchema { path: String, reason: String },
     #[error("cannot use the OAuth state key Secret {secret}: {reason}")]
     StateKey { secret: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
@@ -47,6 +49,7 @@ pub enum OperatorError {
 pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     let logging =
         telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
+    let tenant_fields_schema = tenant_fields_schema(args.tenant_fields_schema.as_deref())?;
     let config = Config::infer()
         .await
         .map_err(|err| OperatorError::NoConfig(one_line(&err)))?;
@@ -73,6 +76,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         state_key,
         redirect_allowlist: args.redirect_allowlist.clone(),
         metrics: Arc::default(),
+        tenant_fields_schema,
     };
     let (ctx, watches) = crate::controller::prepare(client.clone(), settings.clone());
     let readiness = web::Readiness::default();
@@ -112,6 +116,23 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     }
     tracing::info!("plugboard stopped");
     Ok(())
+}
+
+/// Reads and checks the tenant-fields schema, so a bad file is one line at start.
+fn tenant_fields_schema(
+    path: Option<&std::path::Path>,
+) -> Result<Option<Arc<serde_json::Value>>, OperatorError> {
+    let Some(path) = path else { return Ok(None) };
+    let bad = |reason: String| OperatorError::TenantFieldsSchema {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| bad(err.to_string()))?;
+    let schema: serde_json::Value =
+        serde_json::from_str(&text).map_err(|err| bad(format!("not JSON: {err}")))?;
+    crate::schemas::compile(&schema)
+        .map_err(|err| bad(format!("not a valid JSON Schema: {err}")))?;
+    Ok(Some(Arc::new(schema)))
 }
 
 /// How long a lease outlives its holder: the longest a dead leader's successor waits. Short

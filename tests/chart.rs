@@ -186,10 +186,11 @@ fn the_cluster_role_grants_exactly_what_the_code_calls() {
             "connections",
             &["get", "list", "watch", "patch"],
         ),
-        // status by server-side apply (connection/status.rs, connector.rs)
+        // status by server-side apply (connection/status.rs, connector.rs, tenant.rs)
         ("plugboard.dev", "connections/status", &["patch"]),
         ("plugboard.dev", "connectors/status", &["patch"]),
         ("plugboard.dev", "clusterconnectors/status", &["patch"]),
+        ("plugboard.dev", "tenants/status", &["patch"]),
         // blockOwnerDeletion on the credentials Secret's owner reference
         ("plugboard.dev", "connections/finalizers", &["update"]),
         // credentials Secrets (store.rs, authorize.rs), referenced Secrets, the state key (operator.rs)

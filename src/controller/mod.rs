@@ -4,6 +4,7 @@
 pub mod conditions;
 pub mod connection;
 pub mod connector;
+pub mod tenant;
 
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub struct Settings {
     pub redirect_allowlist: Vec<String>,
     /// Shared by every context this process builds, so `/metrics` survives leadership terms.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The JSON Schema every Tenant's fields must satisfy; any object when unset.
+    pub tenant_fields_schema: Option<Arc<serde_json::Value>>,
 }
 
 /// What every reconcile can reach.
@@ -235,17 +238,24 @@ pub async fn run_prepared(
     )
     .for_each(log_queue_error);
     let cluster = Controller::new(
-        Api::<ClusterConnector>::all(client),
+        Api::<ClusterConnector>::all(client.clone()),
         watcher::Config::default(),
     )
-    .graceful_shutdown_on(shutdown)
+    .graceful_shutdown_on(shutdown.clone())
     .run(
         connector::reconcile_cluster,
         connector::error_policy,
         ctx.clone(),
     )
     .for_each(log_queue_error);
-    future::join3(connections, namespaced, cluster).await;
+    let tenants = Controller::new(
+        scoped::<Tenant>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown.clone())
+    .run(tenant::reconcile, tenant::error_policy, ctx.clone())
+    .for_each(log_queue_error);
+    future::join4(connections, namespaced, cluster, tenants).await;
     // The watches are gone with the controllers: the caches stop here.
     live.abort();
     ctx.caches_live

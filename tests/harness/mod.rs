@@ -59,9 +59,15 @@ impl Operator {
     }
 
     fn with(client: Client, namespace: &str, allow_private_networks: bool) -> Self {
-        init_logging();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let settings = plugboard::controller::Settings {
+        Self::with_settings(client, Self::settings(namespace, allow_private_networks))
+    }
+
+    /// The settings tests run the operator with.
+    pub fn settings(
+        namespace: &str,
+        allow_private_networks: bool,
+    ) -> plugboard::controller::Settings {
+        plugboard::controller::Settings {
             namespace: Some(namespace.to_owned()),
             allow_private_networks,
             // Short, so that a test of a slow provider takes seconds, not the default's 15.
@@ -71,7 +77,14 @@ impl Operator {
             state_key: None,
             redirect_allowlist: Vec::new(),
             metrics: Default::default(),
-        };
+            tenant_fields_schema: None,
+        }
+    }
+
+    /// Starts the controllers with the given settings.
+    pub fn with_settings(client: Client, settings: plugboard::controller::Settings) -> Self {
+        init_logging();
+        let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(plugboard::controller::run(client, settings, async {
             let _ = stopped.await;
         }));
@@ -123,6 +136,7 @@ impl Operator {
             )),
             redirect_allowlist,
             metrics: Default::default(),
+            tenant_fields_schema: None,
         };
         let (ctx, watches) = plugboard::controller::prepare(client, settings);
         let router = plugboard::web::connect::router(ctx.clone());

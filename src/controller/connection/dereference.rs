@@ -186,7 +186,7 @@ fn select_auth(conn: &Connection, connector: &ConnectorSpec) -> Result<AuthMetho
 }
 
 /// `inline` with each `from` entry's Secret value set at its top-level key.
-async fn merge_from_secrets(
+pub(crate) async fn merge_from_secrets(
     secrets: &Api<Secret>,
     mut inline: Map<String, Value>,
     from: &[ValueFromSecret],

@@ -5,7 +5,7 @@
 
 pub mod authorize;
 mod credentials;
-mod dereference;
+pub(crate) mod dereference;
 mod oauth;
 mod status;
 mod store;
