@@ -71,5 +71,11 @@ async fn fields_are_checked_against_the_tenant_fields_schema() {
     })
     .await;
     assert!(ready(&initech).unwrap().2.contains("spec.fieldsFrom[0]"));
+    // The Secret appearing is a watch event: the tenant is checked again at once.
+    create(&secrets, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "missing"}, "stringData": {"token": "tok-9876543210"}})).await;
+    wait_for(&tenants, "initech", "Ready once its Secret exists", |t| {
+        ready(t).is_some_and(|r| r.0 == "True")
+    })
+    .await;
     cluster.cleanup().await;
 }

@@ -252,6 +252,24 @@ pub async fn run_prepared(
         scoped::<Tenant>(&client, ns.as_deref()),
         watcher::Config::default(),
     )
+    .watches_stream(fields_secrets(&ctx), {
+        let tenants = ctx.tenants.clone();
+        move |s: PartialObjectMeta<Secret>| {
+            let (ns, name) = (s.namespace(), s.name_any());
+            tenants
+                .state()
+                .iter()
+                .filter(|t| {
+                    t.namespace() == ns
+                        && t.spec
+                            .fields_from
+                            .iter()
+                            .any(|f| f.secret_key_ref.name == name)
+                })
+                .map(|t| ObjectRef::from(t.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    })
     .graceful_shutdown_on(shutdown.clone())
     .run(tenant::reconcile, tenant::error_policy, ctx.clone())
     .for_each(log_queue_error);
@@ -343,6 +361,21 @@ fn connection_controller(ctx: &Context, watches: Watches) -> Controller<Connecti
                     )
             })
         })
+}
+
+/// Secrets' metadata, for re-checking the Tenants whose `fieldsFrom` names a changed one;
+/// nothing of them is kept.
+fn fields_secrets(
+    ctx: &Context,
+) -> BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>> {
+    let api: Api<PartialObjectMeta<Secret>> = match ctx.config.namespace.as_deref() {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .boxed()
 }
 
 fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Ready<()> {
