@@ -387,3 +387,32 @@ async fn malformed_json_is_unavailable_and_not_quoted() {
         .set_body_string("{\"access_token\": \"at-9\",");
     unavailable_with(garbage, "not a valid token response").await;
 }
+
+#[tokio::test]
+async fn a_namespaced_connector_cannot_read_an_oauth_app_from_another_namespace() {
+    let s = Scenario::start_with(
+        expired(),
+        json!({"clientSecretRef": {"name": "oauth-app", "namespace": "kube-system"}}),
+    )
+    .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "InvalidConnector", |c| {
+        is_ready_with(c, "False", "InvalidConnector")
+    })
+    .await;
+    let message = &condition(&conn, "Ready").unwrap().message;
+    assert!(
+        message.contains("only a ClusterConnector may name a Secret in another namespace"),
+        "{message}"
+    );
+    assert!(
+        s.provider
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.url.path() != "/token"),
+        "nothing was sent"
+    );
+    s.cluster.cleanup().await;
+}

@@ -24,6 +24,9 @@ use crate::error::Error;
 pub struct Resolved {
     /// `Connector/name` or `ClusterConnector/name`, for messages.
     pub connector_label: String,
+    /// Whether the connector is a ClusterConnector, which alone may name Secrets in other
+    /// namespaces.
+    pub cluster_scoped: bool,
     pub connector: ConnectorSpec,
     pub auth: AuthMethod,
     pub tenant: Tenant,
@@ -89,6 +92,7 @@ pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error
     )
     .await?;
     Ok(Resolved {
+        cluster_scoped: conn.connector_kind() == ConnectorKind::ClusterConnector,
         connector_label,
         connector,
         auth,

@@ -77,12 +77,20 @@ pub async fn app(conn: &Connection, resolved: &Resolved, ctx: &Context) -> Resul
         resolved.auth.client_secret_ref.as_ref().ok_or_else(|| {
             Error::InvalidConnector(format!("{label} auth needs clientSecretRef"))
         })?;
-    let namespace = reference
-        .namespace
-        .clone()
-        .or_else(|| conn.namespace())
-        .unwrap_or_default();
     let field = format!("{label} auth.clientSecretRef");
+    let own = conn.namespace().unwrap_or_default();
+    // Only a cluster-scoped connector may read a Secret from another namespace: otherwise
+    // anyone who may write a Connector could have the operator send another namespace's
+    // OAuth app secret to a token endpoint of their choosing.
+    let namespace = match &reference.namespace {
+        Some(ns) if *ns != own && !resolved.cluster_scoped => {
+            return Err(Error::InvalidConnector(format!(
+                "{field}.namespace {ns:?}: only a ClusterConnector may name a Secret in another namespace; remove it or move the Secret to {own:?}"
+            )));
+        }
+        Some(ns) => ns.clone(),
+        None => own,
+    };
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
         .get_opt(&reference.name)
         .await?
