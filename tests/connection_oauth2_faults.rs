@@ -416,3 +416,36 @@ async fn a_namespaced_connector_cannot_read_an_oauth_app_from_another_namespace(
     );
     s.cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_token_endpoint_at_the_metadata_address_is_blocked() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start_guarded(client.clone(), ns);
+    create(
+        &secrets,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "oauth-app"},
+        "stringData": {"clientId": "plugboard-tests", "clientSecret": "app-secret-0123456789"}}),
+    )
+    .await;
+    create(&secrets, json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": SECRET, "labels": {"app.kubernetes.io/managed-by": "plugboard", "plugboard.dev/connection": CONN}},
+        "stringData": expired()})).await;
+    create(&connectors, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector", "metadata": {"name": "hubspot"}, "spec": {
+        "auth": {"type": "client-credentials", "tokenUri": "http://169.254.169.254/latest/meta-data/token", "clientSecretRef": {"name": "oauth-app"}},
+    }})).await;
+    create(&tenants, tenant("acme")).await;
+    create(&connections, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection", "metadata": {"name": CONN},
+        "spec": {"tenantRef": {"name": "acme"}, "connectorRef": {"name": "hubspot"}}})).await;
+    let conn = wait_for(&connections, CONN, "BlockedHost", |c| {
+        is_ready_with(c, "False", "BlockedHost")
+    })
+    .await;
+    let message = &condition(&conn, "Ready").unwrap().message;
+    assert!(
+        message.contains("auth.tokenUri") && message.contains("internal address"),
+        "{message}"
+    );
+    cluster.cleanup().await;
+}

@@ -95,6 +95,31 @@ impl AllowedHosts {
     }
 }
 
+/// Checks a provider endpoint the connector names directly (token, authorize, revoke): http(s)
+/// only, and no internal IP literal. Names are checked where connections are made, by
+/// `GuardedResolver`; an IP literal never reaches a resolver, so it is checked here.
+pub fn check_endpoint(uri: &str, allow_private: bool) -> Result<(), BlockedHost> {
+    let url = Url::parse(uri).map_err(|err| BlockedHost {
+        reason: format!("not a valid URL: {err}"),
+    })?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(BlockedHost {
+            reason: format!("scheme {:?} is not allowed; use https", url.scheme()),
+        });
+    }
+    let ip = match url.host() {
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        _ => None,
+    };
+    match ip {
+        Some(ip) if !allow_private && is_internal(ip) => Err(BlockedHost {
+            reason: format!("host {ip} is an internal address"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Addresses a provider's API never lives at: loopback, link-local (including the cloud
 /// metadata address 169.254.169.254), private ranges, carrier-grade NAT, unspecified,
 /// multicast and broadcast, and their IPv6 counterparts.
@@ -230,6 +255,15 @@ mod tests {
             );
             assert!(hosts.check(&url(target), true).is_ok(), "{target}");
         }
+    }
+
+    #[test]
+    fn endpoints_named_by_ip_literal_are_checked_too() {
+        assert!(check_endpoint("http://169.254.169.254/token", false).is_err());
+        assert!(check_endpoint("http://[::1]:8080/token", false).is_err());
+        assert!(check_endpoint("file:///etc/passwd", true).is_err());
+        assert!(check_endpoint("https://api.hubapi.com/oauth/v1/token", false).is_ok());
+        assert!(check_endpoint("http://127.0.0.1:9/token", true).is_ok());
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub async fn start(
     if resolved.auth.type_ != AuthType::Oauth2 {
         return Err(FlowError::NotOauth(format!("{namespace}/{name}")));
     }
+    oauth::guard_endpoints(&resolved, ctx)?;
     let app = oauth::app(&conn, &resolved, ctx).await?;
     let parameters = validate::merged_parameters(&resolved, &conn);
     let ask = oauth::ask(
@@ -161,6 +162,7 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
         return Err(FlowError::Replayed);
     }
     let resolved = dereference::resolve(&conn, ctx).await?;
+    oauth::guard_endpoints(&resolved, ctx)?;
     let app = oauth::app(&conn, &resolved, ctx).await?;
     let callback = format!("{public}/oauth/callback");
     let tokens = flow::exchange_code(

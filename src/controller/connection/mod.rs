@@ -471,6 +471,7 @@ async fn revoke_tokens(
     stored: &credentials::Credentials,
     ctx: &Context,
 ) -> Result<(), Error> {
+    oauth::guard_endpoints(resolved, ctx)?;
     let app = oauth::app(conn, resolved, ctx).await?;
     let endpoints = oauth::endpoints(resolved);
     for (key, refresh) in [("refresh_token", true), ("access_token", false)] {

@@ -174,6 +174,25 @@ pub fn ask(
     }
 }
 
+/// Checks every OAuth endpoint of the auth method against the host guard.
+pub fn guard_endpoints(resolved: &Resolved, ctx: &Context) -> Result<(), Error> {
+    let auth = &resolved.auth;
+    for (field, uri) in [
+        ("authorizeUri", &auth.authorize_uri),
+        ("tokenUri", &auth.token_uri),
+        ("revokeUri", &auth.revoke_uri),
+    ] {
+        if let Some(uri) = uri {
+            crate::provider::hosts::check_endpoint(uri, ctx.config.allow_private_networks)
+                .map_err(|source| Error::BlockedHost {
+                    field: format!("{} auth.{field}", resolved.connector_label),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
 pub fn endpoints(resolved: &Resolved) -> Endpoints<'_> {
     Endpoints {
         authorize_uri: resolved.auth.authorize_uri.as_deref(),
@@ -297,6 +316,7 @@ async fn request_tokens(
     (has_token, expires): (bool, Option<Timestamp>),
     now: Timestamp,
 ) -> Result<Result<Tokens, TokenError>, Error> {
+    guard_endpoints(resolved, ctx)?;
     let app = app(conn, resolved, ctx).await?;
     let started = std::time::Instant::now();
     let result = match resolved.auth.type_ {
