@@ -1,46 +1,76 @@
 //! testkube: an in-process server that speaks the Kubernetes HTTP API on 127.0.0.1, faithful
-//! enough for an unmodified `kube::Client`, kube-runtime's watcher, controller, finalizer
-//! helper and event recorder.
+//! enough for an unmodified `kube::Client` and kube-runtime's watcher, controller, finalizer
+//! helper and event recorder, so that whole-loop tests exercise what a cluster would do.
 //!
-//! It serves the CRDs it is given plus Namespaces, Secrets, events.k8s.io Events,
-//! coordination.k8s.io Leases and CRDs themselves. It keeps what the real server keeps (uid,
-//! one global resourceVersion, generation, creationTimestamp, managedFields), enforces
-//! optimistic concurrency, the status subresource, finalizers, owner-reference garbage
-//! collection and schema validation, and counts requests so tests can assert "no writes".
+//! It serves the CRDs it is given (and any CRD written to it later), Namespaces, Secrets,
+//! events.k8s.io Events, coordination.k8s.io Leases and CustomResourceDefinitions, and keeps
+//! what the real server keeps: `uid`, one global `resourceVersion`, `generation`,
+//! `creationTimestamp`, `managedFields`. It enforces optimistic concurrency, the status
+//! subresource, finalizers, schema validation (structural schema, formats and bounds, CEL
+//! rules via kube-cel, ratcheting on update) with pruning and defaulting, ObjectMeta and the
+//! built-in kinds' validation, and runs the garbage collector, namespace and CRD
+//! controllers in the background. Errors are `metav1.Status` bodies worded like the real
+//! server's.
 //!
-//! Knowingly different from a real server: CEL rules are not evaluated; lists are atomic for
-//! server-side apply; there is no admission, RBAC or defaulting.
+//! Knowingly different from a real server:
+//! - no authentication, RBAC, admission webhooks, ValidatingAdmissionPolicy or quotas;
+//! - a CEL rule kube-cel cannot evaluate is skipped (with a warning in the log), where a
+//!   cluster would evaluate it; other rules are enforced as a cluster would;
+//! - one stored copy serves every version of a CRD (`conversion: None`);
+//! - a continued list shows objects as they are now, not as they were at the first page's
+//!   revision, and a continue token never expires;
+//! - idle watches get a bookmark every second by default (a cluster: about every minute);
+//!   a watcher that falls thousands of events behind is disconnected, as a cluster would
+//!   also do, but at a different threshold;
+//! - `managedFields` sent by a client are ignored rather than taken as the new ownership;
+//!   update managers are never merged into an `ancient-changes` entry;
+//! - Events are never expired after their TTL; `resourceVersionMatch=Exact` lists serve the
+//!   current state.
 #![forbid(unsafe_code)]
 
-mod fields;
+mod controllers;
+mod delete;
+mod fieldpath;
 mod http;
+mod ownership;
+mod patch;
 mod resource;
 mod selectors;
 mod status;
 mod store;
+mod strategy;
 mod validation;
+mod write;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::config::{Cluster, Context, Kubeconfig, NamedCluster, NamedContext};
+use serde_json::{Value, json};
 
 use crate::http::Shared;
-use crate::resource::ResourceType;
+use crate::resource::{Registry, builtins};
 use crate::store::Store;
+use crate::write::{FieldValidation, Write};
 
-/// Watch history kept for resuming watches; older resourceVersions get 410 Gone.
+/// Watch events kept for resuming watches; a watch from an older resourceVersion gets 410.
 pub const DEFAULT_HISTORY: usize = 10_000;
 
+/// Namespaces a cluster starts with.
+const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+
 /// A snapshot of the requests served, by verb and resource.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestCounts(HashMap<(String, String), u64>);
 
 impl RequestCounts {
-    /// Requests of one verb (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`)
-    /// on one resource (`secrets`, `connections`, `connections/status`, ...).
+    /// Requests of one verb (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`,
+    /// `deletecollection`) on one resource (`secrets`, `connections`, `connections/status`).
     pub fn count(&self, verb: &str, resource: &str) -> u64 {
         self.0
             .get(&(verb.to_owned(), resource.to_owned()))
@@ -48,60 +78,88 @@ impl RequestCounts {
             .unwrap_or(0)
     }
 
-    /// All writes: create, update, patch and delete, on every resource.
+    /// All writes: create, update, patch, delete and deletecollection, on every resource.
     pub fn writes(&self) -> u64 {
         self.0
             .iter()
-            .filter(|((verb, _), _)| {
-                matches!(verb.as_str(), "create" | "update" | "patch" | "delete")
-            })
+            .filter(|((verb, _), _)| WRITES.contains(&verb.as_str()))
             .map(|(_, n)| n)
             .sum()
     }
 
-    /// The writes since `earlier`, by (verb, resource), for a failure message.
+    /// The writes since `earlier`, as (verb, resource, how many), for a failure message.
     pub fn writes_since(&self, earlier: &RequestCounts) -> Vec<(String, String, u64)> {
         let mut out: Vec<_> = self
             .0
             .iter()
-            .filter(|((verb, _), _)| {
-                matches!(verb.as_str(), "create" | "update" | "patch" | "delete")
-            })
+            .filter(|((verb, _), _)| WRITES.contains(&verb.as_str()))
             .filter_map(|((verb, res), n)| {
-                let before = earlier
-                    .0
-                    .get(&(verb.clone(), res.clone()))
-                    .copied()
-                    .unwrap_or(0);
+                let before = earlier.count(verb, res);
                 (*n > before).then(|| (verb.clone(), res.clone(), n - before))
             })
             .collect();
         out.sort();
         out
     }
+
+    /// Every (verb, resource) counted, with its count, sorted.
+    pub fn all(&self) -> Vec<(String, String, u64)> {
+        let mut out: Vec<_> = self
+            .0
+            .iter()
+            .map(|((v, r), n)| (v.clone(), r.clone(), *n))
+            .collect();
+        out.sort();
+        out
+    }
 }
 
-/// A running server; stops when dropped.
-pub struct TestApiServer {
-    url: String,
-    shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    crds: Vec<CustomResourceDefinition>,
+    history: usize,
+    bookmark_interval: Duration,
 }
 
-impl TestApiServer {
-    /// Starts a server for these CRDs on an ephemeral port.
-    pub async fn start(crds: Vec<CustomResourceDefinition>) -> Self {
-        Self::start_with_history(crds, DEFAULT_HISTORY).await
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            crds: Vec::new(),
+            history: DEFAULT_HISTORY,
+            bookmark_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Builder {
+    /// Serves these CRDs from the start (as if applied and established).
+    pub fn crds(mut self, crds: impl IntoIterator<Item = CustomResourceDefinition>) -> Self {
+        self.crds.extend(crds);
+        self
     }
 
-    /// Starts a server that keeps `history` watch events (a small number provokes 410).
-    pub async fn start_with_history(crds: Vec<CustomResourceDefinition>, history: usize) -> Self {
-        let mut types = resource::builtins();
-        types.extend(crds.iter().flat_map(ResourceType::from_crd));
+    /// Keeps this many watch events; a watch from a resourceVersion older than the oldest
+    /// kept gets 410 Expired. A small number lets a test provoke it.
+    pub fn watch_history(mut self, events: usize) -> Self {
+        self.history = events;
+        self
+    }
+
+    /// How long a watch that asked for bookmarks waits idle before it gets one.
+    pub fn bookmark_interval(mut self, every: Duration) -> Self {
+        self.bookmark_interval = every;
+        self
+    }
+
+    pub async fn start(self) -> TestApiServer {
+        let mut store = Store::new(self.history, Registry::new(builtins()));
+        seed(&mut store, &self.crds);
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(history)),
-            types,
+            store: Mutex::new(store),
             counts: Mutex::default(),
+            work: tokio::sync::Notify::new(),
+            bookmark_interval: self.bookmark_interval,
         });
         let router = axum::Router::new()
             .fallback(http::handle)
@@ -110,12 +168,96 @@ impl TestApiServer {
             .await
             .expect("binds 127.0.0.1");
         let url = format!("http://{}", listener.local_addr().expect("has an address"));
-        let task = tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Self { url, shared, task }
+        let controllers = tokio::spawn(run_controllers(shared.clone()));
+        TestApiServer {
+            url,
+            shared,
+            tasks: vec![server, controllers],
+        }
+    }
+}
+
+/// What a fresh cluster has: the system namespaces, and the CRDs it was given.
+fn seed(store: &mut Store, crds: &[CustomResourceDefinition]) {
+    let seeds = SYSTEM_NAMESPACES
+        .iter()
+        .map(|ns| {
+            (
+                "namespaces",
+                "kube-apiserver",
+                json!({"metadata": {"name": ns}}),
+            )
+        })
+        .chain(crds.iter().map(|crd| {
+            let object = serde_json::to_value(crd).expect("a CRD serializes");
+            ("customresourcedefinitions", "testkube", object)
+        }));
+    for (plural, manager, object) in seeds {
+        let registry = store.registry.clone();
+        let rt = registry
+            .all()
+            .iter()
+            .find(|t| t.plural == plural)
+            .expect("a built-in")
+            .clone();
+        let mut w = Write {
+            rt: &rt,
+            namespace: String::new(),
+            subresource: None,
+            manager: manager.to_owned(),
+            dry_run: false,
+            field_validation: FieldValidation::Ignore,
+            warnings: Vec::new(),
+        };
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Err(e) = write::create(store, &mut w, object) {
+            panic!("testkube cannot serve {plural} {name}: {}", e.message);
+        }
+        controllers::sync_crds(store);
+    }
+}
+
+async fn run_controllers(shared: Arc<Shared>) {
+    loop {
+        shared.work.notified().await;
+        while controllers::sweep(&mut shared.store.lock().unwrap()) {}
+    }
+}
+
+/// A running server; it stops when dropped.
+pub struct TestApiServer {
+    url: String,
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApiServer {
+    /// Starts a server for these CRDs on an ephemeral port, with the default history.
+    pub async fn start(crds: Vec<CustomResourceDefinition>) -> Self {
+        Self::builder().crds(crds).start().await
     }
 
+    /// Starts a server that keeps `history` watch events (a small number provokes 410).
+    pub async fn start_with_history(crds: Vec<CustomResourceDefinition>, history: usize) -> Self {
+        Self::builder()
+            .crds(crds)
+            .watch_history(history)
+            .start()
+            .await
+    }
+
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -135,7 +277,7 @@ impl TestApiServer {
                 name: "testkube".into(),
                 context: Some(Context {
                     cluster: "testkube".into(),
-                    user: None,
+                    namespace: Some("default".into()),
                     ..Context::default()
                 }),
                 other: Default::default(),
@@ -145,7 +287,7 @@ impl TestApiServer {
         }
     }
 
-    /// Writes the kubeconfig as YAML.
+    /// Writes the kubeconfig as YAML, for a child process or `PLUGBOARD_TEST_KUBECONFIG`.
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         let yaml = serde_yaml::to_string(&self.kubeconfig()).map_err(std::io::Error::other)?;
         std::fs::write(path, yaml)
@@ -157,6 +299,7 @@ impl TestApiServer {
         kube::Client::try_from(config).expect("a client for a plain HTTP URL builds")
     }
 
+    /// The requests served so far.
     pub fn requests(&self) -> RequestCounts {
         RequestCounts(self.shared.counts.lock().unwrap().clone())
     }
@@ -164,10 +307,17 @@ impl TestApiServer {
     pub fn reset_requests(&self) {
         self.shared.counts.lock().unwrap().clear();
     }
+
+    /// The current resourceVersion (etcd's revision).
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.lock().unwrap().resource_version()
+    }
 }
 
 impl Drop for TestApiServer {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
+use crate::resource::{Flavour, ResourceType};
 use crate::status::ApiError;
+use crate::validation::meta::qualified_name;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {
@@ -40,39 +42,59 @@ fn terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn set(values: &str) -> Result<Vec<String>, ApiError> {
-    let inner = values
-        .trim()
-        .strip_prefix('(')
-        .and_then(|v| v.strip_suffix(')'))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unable to parse requirement: expected a set in parentheses: {values}"
-            ))
-        })?;
-    Ok(inner.split(',').map(|v| v.trim().to_owned()).collect())
+fn unparsable(term: &str, why: &str) -> ApiError {
+    ApiError::bad_request(format!("unable to parse requirement: {why}: {term}"))
+}
+
+fn key(term: &str, k: &str) -> Result<String, ApiError> {
+    let k = k.trim();
+    match qualified_name(k).first() {
+        Some(msg) => Err(unparsable(
+            term,
+            &format!("<nil>: Invalid value: \"{k}\": {msg}"),
+        )),
+        None => Ok(k.to_owned()),
+    }
+}
+
+fn requirement(term: &str) -> Result<Requirement, ApiError> {
+    if let Some(open) = term.find('(') {
+        let inner = term[open + 1..]
+            .strip_suffix(')')
+            .ok_or_else(|| unparsable(term, "found '(', expected: ')'"))?;
+        let values: Vec<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
+        let head = term[..open].trim();
+        let (k, op) = head
+            .rsplit_once(char::is_whitespace)
+            .ok_or_else(|| unparsable(term, "expected an operator"))?;
+        return match op {
+            "in" => Ok(Requirement::In(key(term, k)?, values)),
+            "notin" => Ok(Requirement::NotIn(key(term, k)?, values)),
+            _ => Err(unparsable(
+                term,
+                &format!("found '{op}', expected: in, notin"),
+            )),
+        };
+    }
+    if let Some((k, v)) = term.split_once("!=") {
+        return Ok(Requirement::NotEquals(key(term, k)?, v.trim().into()));
+    }
+    if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+        return Ok(Requirement::Equals(key(term, k)?, v.trim().into()));
+    }
+    if let Some(k) = term.strip_prefix('!') {
+        return Ok(Requirement::NotExists(key(term, k)?));
+    }
+    Ok(Requirement::Exists(key(term, term)?))
 }
 
 impl LabelSelector {
     pub fn parse(text: &str) -> Result<Self, ApiError> {
-        let mut reqs = Vec::new();
-        for term in terms(text) {
-            let req = if let Some((k, v)) = term.split_once("!=") {
-                Requirement::NotEquals(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                Requirement::Equals(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = term.split_once(" notin ") {
-                Requirement::NotIn(k.trim().into(), set(v)?)
-            } else if let Some((k, v)) = term.split_once(" in ") {
-                Requirement::In(k.trim().into(), set(v)?)
-            } else if let Some(k) = term.strip_prefix('!') {
-                Requirement::NotExists(k.trim().into())
-            } else {
-                Requirement::Exists(term.clone())
-            };
-            reqs.push(req);
-        }
-        Ok(Self(reqs))
+        terms(text)
+            .iter()
+            .map(|t| requirement(t))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn matches(&self, object: &Value) -> bool {
@@ -91,13 +113,43 @@ impl LabelSelector {
     }
 }
 
-/// A field selector on `metadata.name` and `metadata.namespace`, the fields every kind
-/// supports.
+/// The fields a kind can be selected on beyond `metadata.name` and `metadata.namespace`.
+fn selectable(rt: &ResourceType) -> Vec<String> {
+    let fixed: &[&str] = match rt.flavour {
+        Flavour::Secret => &["type"],
+        Flavour::Namespace => &["status.phase"],
+        Flavour::Event => &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reason",
+            "reportingController",
+            "type",
+        ],
+        _ => &[],
+    };
+    let from_crd = rt
+        .selectable_fields
+        .iter()
+        .map(|p| p.trim_start_matches('.').to_owned());
+    fixed
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(from_crd)
+        .collect()
+}
+
+/// A field selector: `field=value`, `field==value`, `field!=value`, comma-separated.
 #[derive(Debug, Clone, Default)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    pub fn parse(text: &str, rt: &ResourceType) -> Result<Self, ApiError> {
+        let allowed = selectable(rt);
         let mut reqs = Vec::new();
         for term in terms(text) {
             let (field, equal, value) = if let Some((k, v)) = term.split_once("!=") {
@@ -106,11 +158,13 @@ impl FieldSelector {
                 (k, true, v)
             } else {
                 return Err(ApiError::bad_request(format!(
-                    "invalid field selector: {term}"
+                    "invalid selector: '{term}'; can't understand '{term}'"
                 )));
             };
             let field = field.trim();
-            if !matches!(field, "metadata.name" | "metadata.namespace") {
+            let known = matches!(field, "metadata.name" | "metadata.namespace")
+                || allowed.iter().any(|a| a == field);
+            if !known {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {field}"
                 )));
@@ -123,11 +177,12 @@ impl FieldSelector {
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let pointer = format!("/{}", field.replace('.', "/"));
-            let actual = object
-                .pointer(&pointer)
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (actual == value) == *equal
+            let actual = match object.pointer(&pointer) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (actual == *value) == *equal
         })
     }
 }
@@ -137,6 +192,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::resource::builtins;
 
     #[test]
     fn label_selectors_cover_every_operator() {
@@ -145,6 +201,7 @@ mod tests {
             ("app=plugboard", true),
             ("app==plugboard,tier!=b", true),
             ("tier in (a, b)", true),
+            ("tier in(a)", true),
             ("tier notin (a)", false),
             ("app", true),
             ("!missing", true),
@@ -157,16 +214,28 @@ mod tests {
                 "{sel}"
             );
         }
+        assert_eq!(LabelSelector::parse("bad key=x").unwrap_err().code, 400);
     }
 
     #[test]
-    fn field_selectors_match_name_and_namespace_only() {
-        let o = json!({"metadata": {"name": "n", "namespace": "ns"}});
+    fn field_selectors_match_name_namespace_and_the_kinds_own_fields() {
+        let secrets = builtins()
+            .into_iter()
+            .find(|t| t.plural == "secrets")
+            .unwrap();
+        let o = json!({"metadata": {"name": "n", "namespace": "ns"}, "type": "Opaque"});
         assert!(
-            FieldSelector::parse("metadata.name=n,metadata.namespace!=x")
-                .unwrap()
-                .matches(&o)
+            FieldSelector::parse(
+                "metadata.name=n,metadata.namespace!=x,type=Opaque",
+                &secrets
+            )
+            .unwrap()
+            .matches(&o)
         );
-        assert!(FieldSelector::parse("spec.x=1").is_err());
+        let err = FieldSelector::parse("spec.x=1", &secrets).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (400, "field label not supported: spec.x")
+        );
     }
 }
