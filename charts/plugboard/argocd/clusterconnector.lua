@@ -1,0 +1,28 @@
+-- Argo CD health check for plugboard.dev/v1alpha1 ClusterConnector (Lua 5.1 subset, as Argo CD runs it).
+-- Progressing until the operator has observed the current generation; then Degraded when
+-- Stalled=True (only an edit fixes it), Healthy when Ready=True, Progressing otherwise.
+local hs = {status = "Progressing", message = "Waiting for plugboard to reconcile"}
+if obj.status == nil then
+  return hs
+end
+local generation = obj.metadata.generation
+if generation ~= nil and obj.status.observedGeneration ~= generation then
+  hs.message = "Waiting for plugboard to observe generation " .. tostring(generation)
+  return hs
+end
+local ready = nil
+local stalled = nil
+for _, c in ipairs(obj.status.conditions or {}) do
+  if c.type == "Ready" then ready = c end
+  if c.type == "Stalled" then stalled = c end
+end
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = stalled.message or stalled.reason or "Stalled"
+  return hs
+end
+if ready ~= nil then
+  if ready.status == "True" then hs.status = "Healthy" end
+  if ready.message ~= nil and ready.message ~= "" then hs.message = ready.message end
+end
+return hs
