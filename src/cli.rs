@@ -90,6 +90,20 @@ pub struct RunArgs {
         default_value = "plugboard-state-key"
     )]
     pub state_key_secret: String,
+    /// Where a Connection stores its credentials when its `spec.credentials.store` is unset.
+    /// Only `kubernetes` is built so far; `vault` is refused at start rather than failing
+    /// every Connection later.
+    #[arg(long, env = "PLUGBOARD_DEFAULT_STORE", value_enum, default_value_t = DefaultStore::Kubernetes)]
+    pub default_store: DefaultStore,
+}
+
+/// The credential stores a default may name.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultStore {
+    /// A Kubernetes Secret in the Connection's namespace.
+    Kubernetes,
+    /// OpenBao or Vault KV version 2 (not in this version).
+    Vault,
 }
 
 fn parse_public_url(value: &str) -> Result<String, String> {

@@ -32,6 +32,10 @@ pub enum OperatorError {
         "the plugboard CRDs are not installed in the cluster at {url}; install them with `plugboard crd | kubectl apply --server-side -f -`"
     )]
     CrdsMissing { url: String },
+    #[error(
+        "--default-store vault: this version of plugboard has no vault store; use kubernetes (the default)"
+    )]
+    VaultUnsupported,
     #[error(transparent)]
     Election(crate::leader::ElectionError),
     #[error("--tenant-fields-schema {path}: {reason}")]
@@ -50,6 +54,9 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     let logging =
         telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
     let tenant_fields_schema = tenant_fields_schema(args.tenant_fields_schema.as_deref())?;
+    if args.default_store == crate::cli::DefaultStore::Vault {
+        return Err(OperatorError::VaultUnsupported);
+    }
     let config = Config::infer()
         .await
         .map_err(|err| OperatorError::NoConfig(one_line(&err)))?;
