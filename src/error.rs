@@ -66,6 +66,10 @@ pub enum Error {
     #[error("{0}")]
     DisconnectFailed(String),
 
+    /// A deleted Tenant still has Connections revoking their credentials.
+    #[error("{0} Connection(s) of the Tenant are still being deleted")]
+    ConnectionsRemaining(usize),
+
     #[error("Kubernetes API request failed: {0}")]
     Kube(#[source] kube::Error),
 }
@@ -88,6 +92,7 @@ impl Error {
             Self::ProviderUnavailable { .. } => "ProviderUnavailable",
             Self::TestFailed(_) => "TestFailed",
             Self::DisconnectFailed(_) => "DisconnectFailed",
+            Self::ConnectionsRemaining(_) => "ConnectionsRemaining",
             Self::Kube(_) => "KubernetesApiError",
         }
     }
@@ -101,6 +106,7 @@ impl Error {
             Self::ProviderUnavailable { .. }
                 | Self::TestFailed(_)
                 | Self::DisconnectFailed(_)
+                | Self::ConnectionsRemaining(_)
                 | Self::Kube(_)
         )
     }

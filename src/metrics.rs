@@ -89,6 +89,7 @@ impl prometheus_client::collector::Collector for ConnectionStates {
             ConnectionState::Connected,
             ConnectionState::Error,
             ConnectionState::Disconnected,
+            ConnectionState::Suspended,
         ] {
             let gauge = ConstGauge::new(counts.get(&state).copied().unwrap_or(0));
             gauge.encode(family.encode_family(&StateLabels {
@@ -106,6 +107,7 @@ fn state_name(state: ConnectionState) -> &'static str {
         ConnectionState::Connected => "Connected",
         ConnectionState::Error => "Error",
         ConnectionState::Disconnected => "Disconnected",
+        ConnectionState::Suspended => "Suspended",
     }
 }
 

@@ -266,3 +266,34 @@ fn the_docs_quote_every_script_as_shipped() {
         );
     }
 }
+
+#[test]
+fn a_suspended_tenant_and_its_paused_connections_are_suspended() {
+    let paused = object(
+        "Connection",
+        2,
+        2,
+        Some(ConnectionState::Suspended),
+        &[
+            (
+                READY,
+                false,
+                "tenant \"globex\" is suspended (spec.suspended)",
+            ),
+            (STALLED, false, ""),
+        ],
+    );
+    assert_eq!(
+        health("Connection", &paused),
+        (
+            "Suspended".to_owned(),
+            "tenant \"globex\" is suspended (spec.suspended)".to_owned()
+        )
+    );
+    let mut tenant = object("Tenant", 3, 3, None, &[(READY, true, "fields are valid")]);
+    assert_eq!(health("Tenant", &tenant).0, "Healthy");
+    tenant["spec"] = json!({"suspended": true});
+    assert_eq!(health("Tenant", &tenant).0, "Suspended");
+    tenant["spec"] = json!({"suspended": false});
+    assert_eq!(health("Tenant", &tenant).0, "Healthy");
+}

@@ -208,19 +208,20 @@ async fn an_unchanged_connection_reconciles_without_writing() {
     let (client, ns) = (cluster.client(), cluster.namespace());
     let provider = provider().await;
     let all = apis(&client, ns);
-    let (_, tenants, _, _) = &all;
+    let (_, _, connections, _) = &all;
     let _operator = Operator::start(client.clone(), ns);
     connect_stripe(&all, &provider.uri(), KEY).await;
     // Let the reconciles triggered by the operator's own writes settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // A label on the Tenant changes nothing the Connection uses, but its watch event makes
-    // the operator reconcile the Connection, which reads the input Secret again.
-    tenants
+    // Someone's annotation on the Connection changes nothing plugboard uses, but annotations
+    // are watched (a refresh is requested with one), so the operator reconciles the
+    // Connection, which reads the input Secret again.
+    connections
         .patch(
-            "acme",
+            "acme-stripe",
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"team": "sales"}}})),
+            &Patch::Merge(json!({"metadata": {"annotations": {"example.com/owner": "sales"}}})),
         )
         .await
         .unwrap();

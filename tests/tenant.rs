@@ -9,17 +9,6 @@ use std::sync::Arc;
 use serde_json::json;
 
 use harness::*;
-use plugboard::api::Tenant;
-
-fn ready(t: &Tenant) -> Option<(String, String, String)> {
-    let c = t
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
 
 #[tokio::test]
 async fn fields_are_checked_against_the_tenant_fields_schema() {
@@ -45,15 +34,15 @@ async fn fields_are_checked_against_the_tenant_fields_schema() {
     create(&tenants, with_token("initech", "free", "missing")).await;
 
     let acme = wait_for(&tenants, "acme", "Ready", |t| {
-        ready(t).is_some_and(|r| r.0 == "True")
+        tenant_ready(t).is_some_and(|r| r.0 == "True")
     })
     .await;
-    assert_eq!(ready(&acme).unwrap().1, "Valid");
+    assert_eq!(tenant_ready(&acme).unwrap().1, "Valid");
     let globex = wait_for(&tenants, "globex", "InvalidFields", |t| {
-        ready(t).is_some_and(|r| r.1 == "InvalidFields")
+        tenant_ready(t).is_some_and(|r| r.1 == "InvalidFields")
     })
     .await;
-    let message = ready(&globex).unwrap().2;
+    let message = tenant_ready(&globex).unwrap().2;
     assert!(
         message.contains("/plan") && !message.contains("tok-0123456789"),
         "{message}"
@@ -67,14 +56,19 @@ async fn fields_are_checked_against_the_tenant_fields_schema() {
         .unwrap();
     assert_eq!(stalled.status, "True");
     let initech = wait_for(&tenants, "initech", "SecretNotFound", |t| {
-        ready(t).is_some_and(|r| r.1 == "SecretNotFound")
+        tenant_ready(t).is_some_and(|r| r.1 == "SecretNotFound")
     })
     .await;
-    assert!(ready(&initech).unwrap().2.contains("spec.fieldsFrom[0]"));
+    assert!(
+        tenant_ready(&initech)
+            .unwrap()
+            .2
+            .contains("spec.fieldsFrom[0]")
+    );
     // The Secret appearing is a watch event: the tenant is checked again at once.
     create(&secrets, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "missing"}, "stringData": {"token": "tok-9876543210"}})).await;
     wait_for(&tenants, "initech", "Ready once its Secret exists", |t| {
-        ready(t).is_some_and(|r| r.0 == "True")
+        tenant_ready(t).is_some_and(|r| r.0 == "True")
     })
     .await;
     cluster.cleanup().await;

@@ -144,6 +144,9 @@ pub enum ConnectionState {
     Error,
     /// Disconnected on request (`spec.disconnected`); no credentials are kept.
     Disconnected,
+    /// Its Tenant is suspended (`spec.suspended`): credentials are kept but neither
+    /// refreshed nor tested until the Tenant is resumed.
+    Suspended,
 }
 
 /// Where plugboard stored the credentials.

@@ -1,10 +1,13 @@
-//! The controllers. The Connection controller runs the reconcile pipeline; the other kinds
-//! are watched for what they change in Connections (their own status comes with later work).
+//! The controllers: Connections run the reconcile pipeline; Connectors and ClusterConnectors
+//! report whether they compile; Tenants check their fields, count their Connections and
+//! take them along when deleted. Every kind is also watched for what it changes in the
+//! Connections that use it.
 
 pub mod conditions;
 pub mod connection;
 pub mod connector;
 pub mod tenant;
+mod triggers;
 
 use std::sync::Arc;
 
@@ -61,6 +64,9 @@ pub struct Context {
     pub connectors: Store<Connector>,
     pub cluster_connectors: Store<ClusterConnector>,
     pub tenants: Store<Tenant>,
+    /// Every Connection in scope: the Connection controller's own cache, which the Tenant
+    /// controller counts from.
+    pub connections: Store<Connection>,
     /// Only the Secrets plugboard manages (label selector), never every Secret.
     pub secrets: Store<Secret>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -78,14 +84,15 @@ impl Context {
     /// right after a start a connector or tenant is not reported missing while the cache
     /// is still filling. False if a cache's watch ended first.
     pub async fn caches_ready(&self) -> bool {
-        let (a, b, c, d) = future::join4(
+        let (a, b, c, d, e) = future::join5(
             self.connectors.wait_until_ready(),
             self.cluster_connectors.wait_until_ready(),
             self.tenants.wait_until_ready(),
             self.secrets.wait_until_ready(),
+            self.connections.wait_until_ready(),
         )
         .await;
-        a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok()
+        a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok() && e.is_ok()
     }
 }
 
@@ -99,28 +106,72 @@ where
     }
 }
 
-/// A reflector whose store the reconcile reads and whose events (deletions too) trigger
-/// Connections.
-fn reflect<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>>,
-)
-where
+/// What every cached kind needs to be watched and stored.
+pub trait Cached:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+impl<K> Cached for K where
     K: Resource<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+/// A reflector: the store the reconcile reads, and the watch events that fill it.
+fn reflect_events<K: Cached>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+) {
     let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
-    (reader, stream)
+    let events = reflector::reflector(writer, watcher(api, config).default_backoff());
+    (reader, events)
+}
+
+/// A reflector whose spec changes and deletions trigger the Connections that use an object
+/// (`triggers::spec_changes`).
+fn reflect_specs<K: Cached>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>>,
+) {
+    let (reader, events) = reflect_events(api, watcher::Config::default());
+    (reader, triggers::spec_changes(events))
+}
+
+/// A reflector every change of whose objects (deletions too) triggers.
+fn reflect<K: Cached>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>>,
+) {
+    let (reader, events) = reflect_events(api, config);
+    (reader, events.touched_objects())
+}
+
+/// Unwraps kube-runtime's finalizer error: pipeline errors as they were, API failures as
+/// `Error::Kube`.
+pub(crate) fn finalizer_error(
+    err: kube::runtime::finalizer::Error<crate::error::Error>,
+) -> crate::error::Error {
+    use kube::runtime::finalizer::Error as Finalizer;
+    match err {
+        Finalizer::ApplyFailed(err) | Finalizer::CleanupFailed(err) => err,
+        Finalizer::AddFinalizer(err) | Finalizer::RemoveFinalizer(err) => {
+            crate::error::Error::Kube(err)
+        }
+        other => crate::error::Error::InvalidInput(other.to_string()),
+    }
 }
 
 /// The watch streams the controllers consume, prepared with the caches they feed.
@@ -128,6 +179,7 @@ pub struct Watches {
     connectors: BoxStream<'static, Result<Connector, watcher::Error>>,
     cluster_connectors: BoxStream<'static, Result<ClusterConnector, watcher::Error>>,
     tenants: BoxStream<'static, Result<Tenant, watcher::Error>>,
+    connections: BoxStream<'static, Result<Connection, watcher::Error>>,
     secrets: BoxStream<'static, Result<Secret, watcher::Error>>,
     referenced_secrets: BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>>,
 }
@@ -138,19 +190,15 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
     let ns = settings.namespace.clone();
     let managed =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let (connectors, connector_events) = reflect(
-        scoped::<Connector>(&client, ns.as_deref()),
-        watcher::Config::default(),
-    );
-    let (cluster_connectors, cluster_connector_events) = reflect(
-        Api::<ClusterConnector>::all(client.clone()),
-        watcher::Config::default(),
-    );
-    let (tenants, tenant_events) = reflect(
-        scoped::<Tenant>(&client, ns.as_deref()),
-        watcher::Config::default(),
-    );
+    let (connectors, connector_events) = reflect_specs(scoped::<Connector>(&client, ns.as_deref()));
+    let (cluster_connectors, cluster_connector_events) =
+        reflect_specs(Api::<ClusterConnector>::all(client.clone()));
+    let (tenants, tenant_events) = reflect_specs(scoped::<Tenant>(&client, ns.as_deref()));
     let (secrets, secret_events) = reflect(scoped::<Secret>(&client, ns.as_deref()), managed);
+    let (connections, connection_events) = reflect(
+        scoped::<Connection>(&client, ns.as_deref()),
+        watcher::Config::default(),
+    );
     // Referenced Secrets (inputFrom, fieldsFrom, clientSecretRef) are the user's and
     // unlabelled: watch only their metadata, keep none of it, and map each change to the
     // Connections that name it.
@@ -178,6 +226,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         connectors,
         cluster_connectors,
         tenants,
+        connections,
         secrets,
         metrics: settings.metrics.clone(),
         caches_live: std::sync::atomic::AtomicBool::new(false),
@@ -187,6 +236,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         connectors: connector_events.boxed(),
         cluster_connectors: cluster_connector_events.boxed(),
         tenants: tenant_events.boxed(),
+        connections: connection_events.boxed(),
         secrets: secret_events.boxed(),
         referenced_secrets: referenced_secrets.boxed(),
     };
@@ -211,7 +261,9 @@ pub async fn run_prepared(
 ) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.clone();
-    let controller = connection_controller(&ctx, watches);
+    // Every change of a Connection, its status included, re-counts its Tenant.
+    let (recount, recounts) = futures::channel::mpsc::unbounded::<ObjectRef<Tenant>>();
+    let controller = connection_controller(&ctx, watches, recount);
     // The caches fill as the controllers below poll their watches; mark them live then.
     let marker = ctx.clone();
     let live = tokio::spawn(async move {
@@ -270,6 +322,7 @@ pub async fn run_prepared(
                 .collect::<Vec<_>>()
         }
     })
+    .reconcile_on(recounts)
     .graceful_shutdown_on(shutdown.clone())
     .run(tenant::reconcile, tenant::error_policy, ctx.clone())
     .for_each(log_queue_error);
@@ -282,35 +335,42 @@ pub async fn run_prepared(
 
 /// The Connection controller, triggered by its own spec changes and by every object a
 /// Connection refers to.
-fn connection_controller(ctx: &Context, watches: Watches) -> Controller<Connection> {
+fn connection_controller(
+    ctx: &Context,
+    watches: Watches,
+    recount: futures::channel::mpsc::UnboundedSender<ObjectRef<Tenant>>,
+) -> Controller<Connection> {
     let Watches {
         connectors: connector_events,
         cluster_connectors: cluster_connector_events,
         tenants: tenant_events,
+        connections: connection_events,
         secrets: secret_events,
         referenced_secrets,
     } = watches;
     // A Connection's own status writes must not trigger its next reconcile: that would turn
     // every backoff into an immediate retry. Only what a person or the API server changes
     // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
-    let (reader, writer) = reflector::store();
-    let changes = reflector::reflector(
-        writer,
-        watcher(
-            scoped::<Connection>(&ctx.client, ctx.config.namespace.as_deref()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    )
-    .applied_objects()
-    .predicate_filter(
-        predicates::generation
-            .combine(predicates::annotations)
-            .combine(predicates::finalizers)
-            .combine(being_deleted),
-        PredicateConfig::default(),
-    );
-    let controller = Controller::for_stream(changes, reader);
+    let changes = connection_events
+        .inspect(move |event| {
+            if let Ok(conn) = event
+                && let Some(ns) = conn.namespace()
+            {
+                // The receiver lives as long as the Tenant controller; once it is gone
+                // there is nobody left to count for.
+                let _ =
+                    recount.unbounded_send(ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns));
+            }
+        })
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers)
+                .combine(being_deleted),
+            PredicateConfig::default(),
+        );
+    let controller = Controller::for_stream(changes, ctx.connections.clone());
+
     let conns = controller.store();
     let (c1, c2, c3, c4) = (conns.clone(), conns.clone(), conns.clone(), conns);
     let (connectors, cluster_connectors, tenants) = (

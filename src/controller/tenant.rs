@@ -1,22 +1,33 @@
 //! The Tenant controller: checks a tenant's fields (inline merged with `fieldsFrom`) against
-//! the operator's tenant-fields schema and reports it in the Tenant's status.
+//! the operator's tenant-fields schema, counts its Connections, and reports both in the
+//! Tenant's status. A finalizer makes deleting a Tenant first delete its Connections, whose
+//! own finalizers revoke their credentials at the providers.
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::conditions::{self, Desired, READY, RECONCILING, STALLED};
 use super::connection::dereference::merge_from_secrets;
 use super::{Context, FIELD_MANAGER};
-use crate::api::{Tenant, TenantStatus};
+use crate::api::{Connection, ConnectionCounts, ConnectionState, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::schemas;
+
+/// The finalizer that holds a Tenant until its Connections are gone.
+pub const FINALIZER: &str = "plugboard.dev/connections";
+/// The Ready reason while a deleted Tenant waits for its Connections.
+const DELETING: &str = "Deleting";
+/// When to look again at a Tenant whose reconcile could not finish; Connection changes
+/// usually wake it sooner.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the fields check found.
 async fn check(tenant: &Tenant, ctx: &Context) -> Result<(), Error> {
@@ -81,8 +92,82 @@ fn desired(outcome: &Result<(), Error>) -> Vec<Desired> {
     }
 }
 
+/// Counts the tenant's Connections from the Connection controller's cache.
+fn count(tenant: &Tenant, ctx: &Context) -> ConnectionCounts {
+    let mut counts = ConnectionCounts::default();
+    for conn in own_connections(tenant, ctx) {
+        let status = conn.status.as_ref();
+        counts.total += 1;
+        if status.and_then(|s| conditions::is_true(&s.conditions, READY)) == Some(true) {
+            counts.ready += 1;
+        }
+        if status.and_then(|s| s.state) == Some(ConnectionState::AuthorizationRequired) {
+            counts.authorization_required += 1;
+        }
+    }
+    counts
+}
+
+fn own_connections(tenant: &Tenant, ctx: &Context) -> Vec<Arc<Connection>> {
+    let (ns, name) = (tenant.namespace(), tenant.name_any());
+    ctx.connections
+        .state()
+        .into_iter()
+        .filter(|c| c.namespace() == ns && c.spec.tenant_ref.name == name)
+        .collect()
+}
+
 pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let outcome = check(&tenant, &ctx).await;
+    if !ctx.caches_ready().await {
+        return Ok(Action::requeue(RETRY));
+    }
+    let api: Api<Tenant> =
+        Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, tenant, |event| async {
+        match event {
+            Finalizer::Apply(tenant) => apply(&tenant, &ctx).await,
+            Finalizer::Cleanup(tenant) => cascade(&tenant, &ctx).await,
+        }
+    })
+    .await
+    .map_err(crate::controller::finalizer_error)
+}
+
+/// The Tenant is being deleted: delete its Connections and keep the Tenant until they are
+/// gone, so that each can still read the Tenant while it revokes its credentials. An error
+/// keeps the finalizer; the Connections' deletions wake this again.
+async fn cascade(tenant: &Tenant, ctx: &Context) -> Result<Action, Error> {
+    let left = own_connections(tenant, ctx);
+    if left.is_empty() {
+        return Ok(Action::await_change());
+    }
+    let namespace = tenant.namespace().unwrap_or_default();
+    let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
+    for conn in left
+        .iter()
+        .filter(|c| c.meta().deletion_timestamp.is_none())
+    {
+        match api.delete(&conn.name_any(), &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(err) => return Err(Error::Kube(err)),
+        }
+    }
+    let message = format!(
+        "deleting: waiting for {} Connection(s) to revoke their credentials and go",
+        left.len()
+    );
+    let desired = vec![
+        Desired::new(READY, false, DELETING, message.clone()),
+        Desired::new(RECONCILING, true, DELETING, message),
+        Desired::new(STALLED, false, DELETING, ""),
+    ];
+    write_status(tenant, ctx, &desired, count(tenant, ctx)).await?;
+    Err(Error::ConnectionsRemaining(left.len()))
+}
+
+async fn apply(tenant: &Tenant, ctx: &Context) -> Result<Action, Error> {
+    let outcome = check(tenant, ctx).await;
     if let Err(Error::Kube(_)) = &outcome {
         return outcome.map(|()| Action::await_change());
     }
@@ -90,17 +175,28 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         "Tenant",
         outcome.as_ref().err().map_or("success", Error::reason),
     );
+    write_status(tenant, ctx, &desired(&outcome), count(tenant, ctx)).await?;
+    Ok(Action::await_change())
+}
+
+/// Writes the status if it differs from the Tenant's.
+async fn write_status(
+    tenant: &Tenant,
+    ctx: &Context,
+    desired: &[Desired],
+    counts: ConnectionCounts,
+) -> Result<(), Error> {
     let current = tenant.status.clone().unwrap_or_default();
     let generation = tenant.meta().generation;
     let next = TenantStatus {
         observed_generation: generation,
         conditions: conditions::merge(
             &current.conditions,
-            &desired(&outcome),
+            desired,
             generation,
             &Time(Timestamp::now()),
         ),
-        ..current.clone()
+        connections: Some(counts),
     };
     if next != current {
         let api: Api<Tenant> =
@@ -114,10 +210,14 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         )
         .await?;
     }
-    Ok(Action::await_change())
+    Ok(())
 }
 
 pub fn error_policy(_tenant: Arc<Tenant>, err: &Error, _ctx: Arc<Context>) -> Action {
+    if matches!(err, Error::ConnectionsRemaining(_)) {
+        // Not a fault: each Connection's deletion wakes the Tenant; this is the fallback.
+        return Action::requeue(RETRY);
+    }
     tracing::warn!(reason = err.reason(), error = %err, "tenant reconcile failed");
-    Action::requeue(std::time::Duration::from_secs(5))
+    Action::requeue(RETRY)
 }

@@ -217,6 +217,17 @@ pub fn ready(conn: &Connection) -> Option<(String, String)> {
     condition(conn, "Ready").map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// A Tenant's Ready condition: status, reason and message.
+pub fn tenant_ready(t: &Tenant) -> Option<(String, String, String)> {
+    let c = t
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
 pub fn is_ready_with(conn: &Connection, status: &str, reason: &str) -> bool {
     ready(conn).is_some_and(|(s, r)| s == status && r == reason)
         && conn.status.as_ref().and_then(|s| s.observed_generation) == conn.metadata.generation

@@ -1,6 +1,6 @@
 -- Argo CD health check for plugboard.dev/v1alpha1 Connection (Lua 5.1 subset, as Argo CD runs it).
 -- Progressing until the operator has observed the current generation; then Suspended when the
--- Connection is disconnected on request, Degraded when Stalled=True (only an edit fixes it),
+-- Connection is disconnected on request or its Tenant is suspended, Degraded when Stalled=True (only an edit fixes it),
 -- Healthy when Ready=True, Progressing otherwise (waiting for consent, a referenced object, a retry).
 local hs = {status = "Progressing", message = "Waiting for plugboard to reconcile"}
 if obj.status == nil then
@@ -20,6 +20,11 @@ end
 if obj.status.state == "Disconnected" then
   hs.status = "Suspended"
   hs.message = "Disconnected on request (spec.disconnected)"
+  return hs
+end
+if obj.status.state == "Suspended" then
+  hs.status = "Suspended"
+  hs.message = (ready and ready.message) or "Its Tenant is suspended"
   return hs
 end
 if stalled ~= nil and stalled.status == "True" then

@@ -1,7 +1,13 @@
 -- Argo CD health check for plugboard.dev/v1alpha1 Tenant (Lua 5.1 subset, as Argo CD runs it).
--- Progressing until the operator has observed the current generation; then Degraded when
--- Stalled=True (only an edit fixes it), Healthy when Ready=True, Progressing otherwise.
+-- Suspended while spec.suspended is true (its Connections are paused). Otherwise Progressing
+-- until the operator has observed the current generation; then Degraded when Stalled=True
+-- (only an edit fixes it), Healthy when Ready=True, Progressing otherwise.
 local hs = {status = "Progressing", message = "Waiting for plugboard to reconcile"}
+if obj.spec ~= nil and obj.spec.suspended == true then
+  hs.status = "Suspended"
+  hs.message = "Suspended (spec.suspended): its Connections are paused"
+  return hs
+end
 if obj.status == nil then
   return hs
 end

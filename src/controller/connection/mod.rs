@@ -20,6 +20,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
 
@@ -66,13 +67,7 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
         }
     })
     .await
-    .map_err(|err| match err {
-        kube::runtime::finalizer::Error::ApplyFailed(err)
-        | kube::runtime::finalizer::Error::CleanupFailed(err) => err,
-        kube::runtime::finalizer::Error::AddFinalizer(err)
-        | kube::runtime::finalizer::Error::RemoveFinalizer(err) => Error::Kube(err),
-        other => Error::InvalidInput(other.to_string()),
-    })
+    .map_err(crate::controller::finalizer_error)
 }
 
 /// Only Kubernetes API failures reach here (pipeline errors become status); retry them soon.
@@ -94,6 +89,9 @@ async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
     if conn.spec.disconnected == Some(true) {
         return disconnect_on_request(conn, ctx, &now).await;
     }
+    if let Some(tenant) = suspended_tenant(conn, ctx) {
+        return pause(conn, ctx, &now, &tenant).await;
+    }
     let mut secrets: Vec<String> = Vec::new();
     let outcome = match store::reference(conn) {
         Ok(_) => pipeline(conn, ctx, &now, &mut secrets).await,
@@ -104,6 +102,34 @@ async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
         Err((err @ Error::Kube(_), _)) => Err(err),
         Err((err, stage)) => failed(conn, ctx, &now, &err, stage, &secrets).await,
     }
+}
+
+/// The name of the Connection's Tenant if that Tenant is suspended.
+fn suspended_tenant(conn: &Connection, ctx: &Context) -> Option<String> {
+    let name = &conn.spec.tenant_ref.name;
+    let key = ObjectRef::new(name).within(&conn.namespace().unwrap_or_default());
+    let tenant = ctx.tenants.get(&key)?;
+    (tenant.spec.suspended == Some(true)).then(|| name.clone())
+}
+
+/// Holds a Connection of a suspended Tenant: nothing is refreshed, tested or scheduled; the
+/// Tenant's resumption (a Tenant change) wakes it.
+async fn pause(
+    conn: &Connection,
+    ctx: &Context,
+    now: &Time,
+    tenant: &str,
+) -> Result<Action, Error> {
+    ctx.metrics
+        .reconciled("Connection", status::TENANT_SUSPENDED);
+    let (state, desired) = status::suspended(conn, tenant);
+    let next = status::next(conn, state, &desired, now, |s| {
+        s.next_refresh_at = None;
+        s.retry_attempts = None;
+        s.next_retry_at = None;
+    });
+    status::write(conn, next, ctx).await?;
+    Ok(Action::await_change())
 }
 
 async fn succeeded(

@@ -124,6 +124,39 @@ pub fn disconnected() -> (ConnectionState, Vec<Desired>) {
     )
 }
 
+/// The conditions for a Connection whose Tenant is suspended. Whether it is authorized and
+/// tested stays as last found: suspension pauses the Connection, it does not judge it.
+pub fn suspended(conn: &Connection, tenant: &str) -> (ConnectionState, Vec<Desired>) {
+    let msg = format!(
+        "tenant {tenant:?} is suspended (spec.suspended); credentials are kept but not refreshed or tested until it is resumed"
+    );
+    let existing = conn
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let kept = |type_: &'static str| {
+        existing
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| Desired::new(type_, c.status == "True", &c.reason, c.message.clone()))
+            .unwrap_or_else(|| Desired::new(type_, false, TENANT_SUSPENDED, msg.clone()))
+    };
+    (
+        ConnectionState::Suspended,
+        vec![
+            Desired::new(READY, false, TENANT_SUSPENDED, msg.clone()),
+            kept(AUTHORIZED),
+            kept(TESTED),
+            Desired::new(RECONCILING, false, TENANT_SUSPENDED, ""),
+            Desired::new(STALLED, false, TENANT_SUSPENDED, ""),
+        ],
+    )
+}
+
+/// The Ready reason of a Connection paused with its Tenant.
+pub const TENANT_SUSPENDED: &str = "TenantSuspended";
+
 /// Builds the next status from the current one: the given state and conditions, with
 /// `fill` setting the step-specific fields.
 pub fn next(
@@ -181,7 +214,8 @@ pub async fn write(
         before.as_ref().map(|(r, why, _)| (r, why)) != after.as_ref().map(|(r, why, _)| (r, why));
     if transitioned && let Some((ready, reason, message)) = after {
         let event = Event {
-            type_: if ready || reason == "Disconnected" {
+            // Disconnecting and suspending are what someone asked for, not faults.
+            type_: if ready || reason == "Disconnected" || reason == TENANT_SUSPENDED {
                 EventType::Normal
             } else {
                 EventType::Warning
