@@ -95,6 +95,19 @@ pub struct RunArgs {
     /// every Connection later.
     #[arg(long, env = "PLUGBOARD_DEFAULT_STORE", value_enum, default_value_t = DefaultStore::Kubernetes)]
     pub default_store: DefaultStore,
+    /// Turns on `POST /connect` (the backend connection method) and names the namespace
+    /// where it creates Tenants and Connections. Needs --public-url for oauth2 connectors.
+    #[arg(long, env = "PLUGBOARD_CONNECT_NAMESPACE")]
+    pub connect_namespace: Option<String>,
+    /// The Secret, in the operator's namespace, holding the workspace that signs tenant
+    /// access tokens for `POST /connect`: key `key` (the tokens' `iss`) and key `secret`
+    /// (the HS256/HS512 signing secret, at least 32 bytes).
+    #[arg(
+        long,
+        env = "PLUGBOARD_WORKSPACE_SECRET",
+        default_value = "plugboard-workspace"
+    )]
+    pub workspace_secret: String,
 }
 
 /// The credential stores a default may name.

@@ -11,6 +11,7 @@ use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client, Config};
 
 use crate::api::Connection;
+use crate::auth::access_token::Workspace;
 use crate::auth::state::StateKey;
 use crate::cli::RunArgs;
 use crate::{telemetry, web};
@@ -36,6 +37,8 @@ pub enum OperatorError {
         "--default-store vault: this version of plugboard has no vault store; use kubernetes (the default)"
     )]
     VaultUnsupported,
+    #[error("cannot use the workspace Secret {secret} for POST /connect: {reason}")]
+    Workspace { secret: String, reason: String },
     #[error(transparent)]
     Election(crate::leader::ElectionError),
     #[error("--tenant-fields-schema {path}: {reason}")]
@@ -74,6 +77,10 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         Some(_) => Some(Arc::new(state_key(&client, &args).await?)),
         None => None,
     };
+    let workspace = match &args.connect_namespace {
+        Some(ns) => Some(Arc::new(workspace(&client, &args, ns).await?)),
+        None => None,
+    };
     let settings = crate::controller::Settings {
         namespace: args.namespace.clone(),
         allow_private_networks: args.allow_private_networks,
@@ -84,6 +91,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         redirect_allowlist: args.redirect_allowlist.clone(),
         metrics: Arc::default(),
         tenant_fields_schema,
+        workspace,
     };
     let (ctx, watches) = crate::controller::prepare(client.clone(), settings.clone());
     let readiness = web::Readiness::default();
@@ -161,6 +169,36 @@ const STATE_KEY_BYTES: usize = 32;
 /// The OAuth state signing key, shared by every replica through a Secret in the operator's
 /// namespace. The first replica to start creates it; the others (and later restarts) read it,
 /// so links issued by one replica complete on any other.
+/// Reads the workspace Secret that `POST /connect` verifies tenant tokens with.
+async fn workspace(
+    client: &Client,
+    args: &RunArgs,
+    connect_namespace: &str,
+) -> Result<Workspace, OperatorError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &args.operator_namespace);
+    let failed = |reason: String| OperatorError::Workspace {
+        secret: format!("{}/{}", args.operator_namespace, args.workspace_secret),
+        reason,
+    };
+    let secret = api
+        .get_opt(&args.workspace_secret)
+        .await
+        .map_err(|err| failed(one_line(&err)))?
+        .ok_or_else(|| {
+            failed("it does not exist; create it with keys `key` and `secret`".into())
+        })?;
+    let mut data = secret.data.unwrap_or_default();
+    let mut take = |field: &str| {
+        data.remove(field)
+            .map(|b| b.0)
+            .ok_or_else(|| failed(format!("it has no `{field}` key")))
+    };
+    let key =
+        String::from_utf8(take("key")?).map_err(|_| failed("its `key` is not text".into()))?;
+    let secret = take("secret")?;
+    Workspace::new(connect_namespace.to_owned(), key, secret).map_err(failed)
+}
+
 async fn state_key(client: &Client, args: &RunArgs) -> Result<StateKey, OperatorError> {
     let namespace = args.operator_namespace.clone();
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);

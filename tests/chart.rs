@@ -316,6 +316,8 @@ fn values_become_the_operators_environment() {
             "https://app.example.com/integrations,https://admin.example.com/",
         ),
         ("PLUGBOARD_NAMESPACE", "acme"),
+        ("PLUGBOARD_CONNECT_NAMESPACE", "acme"),
+        ("PLUGBOARD_WORKSPACE_SECRET", "acme-workspace"),
         (
             "PLUGBOARD_TENANT_FIELDS_SCHEMA",
             "/etc/plugboard/tenant-fields-schema.json",

@@ -1,4 +1,5 @@
 //! Auth methods: how each `type` obtains, refreshes and revokes credentials.
 
+pub mod access_token;
 pub mod oauth2;
 pub mod state;

@@ -52,6 +52,9 @@ pub struct Settings {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The JSON Schema every Tenant's fields must satisfy; any object when unset.
     pub tenant_fields_schema: Option<Arc<serde_json::Value>>,
+    /// The workspace whose tenant access tokens `POST /connect` accepts; the endpoint is off
+    /// when unset.
+    pub workspace: Option<Arc<crate::auth::access_token::Workspace>>,
 }
 
 /// What every reconcile can reach.

@@ -1,6 +1,7 @@
 //! The connect flow's endpoints: `GET /connect/{namespace}/{name}` sends a person to the
 //! provider's consent page, `GET /oauth/callback` brings them back, stores the tokens and
-//! sends them on to an allowlisted `redirectUri` or shows a page.
+//! sends them on to an allowlisted `redirectUri` or shows a page; `POST /connect` is the
+//! backend connection method (`backend_connect`).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::controller::Context;
@@ -18,6 +19,12 @@ pub fn router(ctx: Arc<Context>) -> Router {
     Router::new()
         .route("/connect/{namespace}/{name}", get(start))
         .route("/oauth/callback", get(callback))
+        .route(
+            "/connect",
+            post(super::backend_connect::post).layer(axum::extract::DefaultBodyLimit::max(
+                super::backend_connect::MAX_BODY,
+            )),
+        )
         .with_state(ctx)
 }
 
@@ -94,7 +101,7 @@ fn failure(err: &FlowError) -> Response {
 
 /// A minimal page. Everything in it is HTML-escaped by the template engine: names and
 /// provider error descriptions come from outside.
-fn page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     let html = env

@@ -1,6 +1,8 @@
 //! The operator's HTTP server: health probes and the connect flow.
 
+pub mod backend_connect;
 pub mod connect;
+pub mod provision;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

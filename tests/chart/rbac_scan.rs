@@ -154,6 +154,11 @@ pub fn scan_sources(files: &[(&str, &str)]) -> Scan {
                         for verb in *verbs {
                             add(&mut out, group, &resource, verb, name, line);
                         }
+                        // Server-side apply creates the object when it is missing, and the
+                        // API server then checks `create` as well.
+                        if *needle == ".patch(" && applies(&body[at..]) {
+                            add(&mut out, group, &resource, "create", name, line);
+                        }
                     }
                 }
             }
@@ -165,6 +170,12 @@ pub fn scan_sources(files: &[(&str, &str)]) -> Scan {
         sites.dedup();
     }
     out
+}
+
+/// Whether the patch call starting `call` sends a server-side apply patch.
+fn applies(call: &str) -> bool {
+    let statement = call.split(';').next().unwrap_or_default();
+    statement.contains("Patch::Apply") || statement.contains("PatchParams::apply")
 }
 
 fn add(out: &mut Scan, group: &str, resource: &str, verb: &str, file: &str, line: usize) {

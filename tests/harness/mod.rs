@@ -76,8 +76,7 @@ impl Operator {
             public_url: Some("http://plugboard.test".to_owned()),
             state_key: None,
             redirect_allowlist: Vec::new(),
-            metrics: Default::default(),
-            tenant_fields_schema: None,
+            ..Default::default()
         }
     }
 
@@ -123,6 +122,37 @@ impl Operator {
         address: &str,
         key: [u8; 32],
     ) -> (Self, String) {
+        Self::start_web(client, namespace, redirect_allowlist, address, key, None).await
+    }
+
+    /// As `start_with_web`, with `POST /connect` on for the given workspace.
+    pub async fn start_with_connect_endpoint(
+        client: Client,
+        namespace: &str,
+        redirect_allowlist: Vec<String>,
+        workspace: plugboard::auth::access_token::Workspace,
+    ) -> (Self, String) {
+        let workspace = Some(std::sync::Arc::new(workspace));
+        let key = rand::random();
+        Self::start_web(
+            client,
+            namespace,
+            redirect_allowlist,
+            "127.0.0.1:0",
+            key,
+            workspace,
+        )
+        .await
+    }
+
+    async fn start_web(
+        client: Client,
+        namespace: &str,
+        redirect_allowlist: Vec<String>,
+        address: &str,
+        key: [u8; 32],
+        workspace: Option<std::sync::Arc<plugboard::auth::access_token::Workspace>>,
+    ) -> (Self, String) {
         let listener = tokio::net::TcpListener::bind(address).await.expect("binds");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let settings = plugboard::controller::Settings {
@@ -135,8 +165,8 @@ impl Operator {
                 plugboard::auth::state::StateKey::new(key.to_vec()).unwrap(),
             )),
             redirect_allowlist,
-            metrics: Default::default(),
-            tenant_fields_schema: None,
+            workspace,
+            ..Default::default()
         };
         let (ctx, watches) = plugboard::controller::prepare(client, settings);
         let router = plugboard::web::connect::router(ctx.clone());

@@ -1,0 +1,476 @@
+//! `POST /connect`: a SaaS backend connects one of its tenants without a front-end SDK.
+//!
+//! The request carries a tenant access token (a JWT signed with the workspace secret) and a
+//! payload naming the connector, the input and the connector parameters: as the form field
+//! `payload` of an HTML form a browser posts (with the token as the form field `token`), or as
+//! a JSON body (with `Authorization: Bearer <token>`). The endpoint creates the Tenant on first
+//! sight of its id, creates or updates the Connection, and then sends the person on: to the
+//! provider's consent for oauth2, else back to `redirectUri` once the Connection is ready.
+//! Form posts get redirects and pages; JSON requests get JSON. Every refusal is a 4xx with a
+//! JSON body `{"error": <code>, "message": <what is wrong>}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use kube::api::Api;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::provision;
+use crate::api::{
+    AuthType, ClusterConnector, Connection, ConnectionState, Connector, ConnectorKind,
+    ConnectorSpec,
+};
+use crate::auth::access_token::TokenError;
+use crate::controller::Context;
+use crate::controller::conditions::{self, READY};
+use crate::controller::connection::authorize::{self, FlowError};
+use crate::schemas;
+
+/// How long a static Connection may take to connect before the person is sent on with
+/// `status=pending`: a provider's test answers in well under this, and a person should not
+/// stare at a blank page much longer.
+const CONNECT_WAIT: Duration = Duration::from_secs(15);
+/// How long a Tenant created here may take to reach the controller's cache before the
+/// consent flow, which reads it from there, starts anyway.
+const CACHE_WAIT: Duration = Duration::from_secs(5);
+/// How often the endpoint looks at the Connection while it waits.
+const POLL: Duration = Duration::from_millis(100);
+/// The largest request body read: a payload is a few kilobytes of JSON.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What the backend asks for, as the seed's `payload` describes it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Payload {
+    /// The connector's name (the seed's `integrationId`).
+    #[serde(alias = "integrationId")]
+    pub connector: String,
+    /// `Connector` (in the workspace namespace) or `ClusterConnector`; the namespaced one
+    /// first when unset.
+    #[serde(default)]
+    pub connector_kind: Option<ConnectorKind>,
+    #[serde(default)]
+    pub auth_option_key: Option<String>,
+    #[serde(default)]
+    pub input: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub connector_parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// Create a new Connection even if the tenant has one to this connector.
+    #[serde(default)]
+    pub allow_multiple_connections: bool,
+}
+
+/// A refusal: an HTTP status, a stable code and a message naming the problem.
+#[derive(Debug)]
+pub struct ConnectError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ConnectError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+}
+
+impl IntoResponse for ConnectError {
+    fn into_response(self) -> Response {
+        tracing::info!(code = self.code, message = %self.message, "POST /connect refused");
+        let body = json!({"error": self.code, "message": self.message});
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(body),
+        )
+            .into_response()
+    }
+}
+
+impl From<TokenError> for ConnectError {
+    fn from(err: TokenError) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
+    }
+}
+
+/// The handler.
+pub async fn post(State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&ctx, &headers, &body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Response, ConnectError> {
+    let Some(workspace) = ctx.config.workspace.clone() else {
+        return Err(ConnectError::new(
+            StatusCode::NOT_FOUND,
+            "not_enabled",
+            "POST /connect is not enabled: start the operator with --connect-namespace and a workspace Secret",
+        ));
+    };
+    let request = parse(headers, body)?;
+    let token = request.token.as_deref().ok_or(TokenError::Missing)?;
+    let claims = workspace.verify(token)?;
+    let payload = request.payload;
+    if let Some(r) = &payload.redirect_uri
+        && !authorize::redirect_allowed(r, &ctx.config.redirect_allowlist)
+    {
+        return Err(ConnectError::bad_request(
+            "redirectUri is not in the operator's redirect allowlist (--redirect-allowlist)",
+        ));
+    }
+    let ns = workspace.namespace.as_str();
+    let (kind, spec) = find_connector(ctx, ns, &payload).await?;
+    let auth_type = check(&spec, &payload)?;
+    let tenant = provision::tenant(ctx, ns, &claims).await?;
+    let conn = provision::connection(ctx, ns, &tenant, kind, &payload).await?;
+    let reply = Reply {
+        form: request.form,
+        namespace: ns.to_owned(),
+        tenant,
+        connection: conn.name_any(),
+        redirect: payload.redirect_uri.clone(),
+    };
+    if auth_type == AuthType::Oauth2 {
+        wait_cached(ctx, ns, &reply.tenant).await;
+        let url = authorize::start(ctx, ns, &reply.connection, payload.redirect_uri)
+            .await
+            .map_err(flow_error)?;
+        return Ok(reply.consent(url));
+    }
+    Ok(reply.settled(wait_ready(ctx, &conn).await))
+}
+
+struct Request {
+    form: bool,
+    token: Option<String>,
+    payload: Payload,
+}
+
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Request, ConnectError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let payload_error = |err: serde_json::Error| {
+        ConnectError::bad_request(format!("the payload is not valid: {err}"))
+    };
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let mut payload = None;
+        let mut token = bearer;
+        for (key, value) in url::form_urlencoded::parse(body) {
+            match key.as_ref() {
+                "payload" => payload = Some(value.into_owned()),
+                "token" => token = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let payload = payload.ok_or_else(|| {
+            ConnectError::bad_request("the form has no field payload (the request as JSON)")
+        })?;
+        return Ok(Request {
+            form: true,
+            token,
+            payload: serde_json::from_str(&payload).map_err(payload_error)?,
+        });
+    }
+    if content_type.starts_with("application/json") {
+        return Ok(Request {
+            form: false,
+            token: bearer,
+            payload: serde_json::from_slice(body).map_err(payload_error)?,
+        });
+    }
+    Err(ConnectError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send application/json, or a form (application/x-www-form-urlencoded) with the field payload",
+    ))
+}
+
+async fn find_connector(
+    ctx: &Context,
+    ns: &str,
+    payload: &Payload,
+) -> Result<(ConnectorKind, ConnectorSpec), ConnectError> {
+    let name = payload.connector.as_str();
+    if !is_object_name(name) {
+        return Err(ConnectError::bad_request(format!(
+            "connector {name:?} is not a valid object name (lowercase letters, digits, '-' and '.')"
+        )));
+    }
+    let unavailable = |err: kube::Error| {
+        ConnectError::unavailable(format!("could not read the connector: {err}"))
+    };
+    if payload.connector_kind != Some(ConnectorKind::ClusterConnector) {
+        let api: Api<Connector> = Api::namespaced(ctx.client.clone(), ns);
+        if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
+            return Ok((ConnectorKind::Connector, c.spec));
+        }
+    }
+    if payload.connector_kind != Some(ConnectorKind::Connector) {
+        let api: Api<ClusterConnector> = Api::all(ctx.client.clone());
+        if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
+            return Ok((ConnectorKind::ClusterConnector, c.spec.0));
+        }
+    }
+    Err(ConnectError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_connector",
+        format!(
+            "connector {name:?}: no Connector in namespace {ns:?} and no ClusterConnector of that name"
+        ),
+    ))
+}
+
+/// A DNS subdomain, as Kubernetes object names are.
+fn is_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Checks the auth option, the input and the merged parameters against the connector, as
+/// the reconcile would, so that the caller hears of a mistake now. Returns the auth type.
+fn check(spec: &ConnectorSpec, payload: &Payload) -> Result<AuthType, ConnectError> {
+    let method = match (&spec.options, &payload.auth_option_key) {
+        (Some(options), Some(key)) => options.get(key),
+        (Some(_), None) | (None, Some(_)) => None,
+        (None, None) => spec.auth.as_ref(),
+    };
+    let Some(method) = method else {
+        let keys: Vec<&String> = spec.options.iter().flat_map(|o| o.keys()).collect();
+        return Err(ConnectError::invalid(
+            "invalid_auth_option",
+            if keys.is_empty() {
+                "authOptionKey: this connector has a single auth method; leave authOptionKey out"
+                    .to_owned()
+            } else {
+                format!("authOptionKey: use one of {keys:?}")
+            },
+        ));
+    };
+    let validate = |schema: Option<&Map<String, Value>>, value: Value, what: &str, code| {
+        let Some(schema) = schema else { return Ok(()) };
+        let validator = schemas::compile(&Value::Object(schema.clone())).map_err(|err| {
+            ConnectError::invalid(
+                "invalid_connector",
+                format!("the connector's {what} schema does not compile: {err}"),
+            )
+        })?;
+        let found = schemas::violations(&validator, &value);
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(ConnectError::invalid(
+            code,
+            format!(
+                "{what} does not match the connector's schema: {}",
+                schemas::describe(&found)
+            ),
+        ))
+    };
+    let input = Value::Object(payload.input.clone().unwrap_or_default());
+    validate(
+        spec.input_schema.as_ref().map(|s| &s.0),
+        input,
+        "input",
+        "invalid_input",
+    )?;
+    let mut parameters = spec
+        .parameters
+        .as_ref()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
+    parameters.extend(payload.connector_parameters.clone().unwrap_or_default());
+    validate(
+        spec.parameters_schema.as_ref().map(|s| &s.0),
+        Value::Object(parameters),
+        "connectorParameters",
+        "invalid_parameters",
+    )?;
+    Ok(method.type_)
+}
+
+fn flow_error(err: FlowError) -> ConnectError {
+    if err.is_client_error() {
+        ConnectError::bad_request(err.to_string())
+    } else {
+        ConnectError::unavailable(err.to_string())
+    }
+}
+
+/// Waits (briefly) until the controller's cache has the Tenant, which the consent flow reads.
+async fn wait_cached(ctx: &Context, ns: &str, tenant: &str) {
+    if !ctx.caches_live() {
+        return;
+    }
+    let key = ObjectRef::new(tenant).within(ns);
+    let deadline = tokio::time::Instant::now() + CACHE_WAIT;
+    while ctx.tenants.get(&key).is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Where a static Connection got to.
+enum Settled {
+    Connected,
+    Failed { reason: String, message: String },
+    Pending,
+}
+
+/// Waits until the controller has reconciled the Connection's current generation to a
+/// verdict. A missing referenced object is not one: the input Secret is written just after
+/// the Connection, and the first reconcile may not see it yet.
+async fn wait_ready(ctx: &Context, conn: &Connection) -> Settled {
+    let api: Api<Connection> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    let generation = conn.meta().generation;
+    let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Some(now)) = api.get_opt(&conn.name_any()).await
+            && let Some(status) = &now.status
+            && status.observed_generation >= generation
+            && let Some(ready) = status.conditions.iter().find(|c| c.type_ == READY)
+        {
+            if conditions::is_true(&status.conditions, READY) == Some(true) {
+                return Settled::Connected;
+            }
+            if status.state != Some(ConnectionState::Pending) {
+                return Settled::Failed {
+                    reason: ready.reason.clone(),
+                    message: ready.message.clone(),
+                };
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Settled::Pending
+}
+
+/// Builds the answer, as a redirect or page for a form post and as JSON otherwise.
+struct Reply {
+    form: bool,
+    namespace: String,
+    tenant: String,
+    connection: String,
+    redirect: Option<String>,
+}
+
+impl Reply {
+    fn json(&self, state: &str, extra: Value) -> Response {
+        let mut body = json!({
+            "namespace": self.namespace,
+            "tenant": self.tenant,
+            "connection": self.connection,
+            "state": state,
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(body),
+        )
+            .into_response()
+    }
+
+    fn consent(&self, url: url::Url) -> Response {
+        if self.form {
+            return Redirect::to(url.as_str()).into_response();
+        }
+        self.json("AuthorizationRequired", json!({"location": url.as_str()}))
+    }
+
+    /// The redirect back to the caller's `redirectUri`, with where the Connection got to.
+    fn back(&self, pairs: &[(&str, &str)]) -> Option<String> {
+        let mut url = url::Url::parse(self.redirect.as_deref()?).ok()?;
+        url.query_pairs_mut()
+            .append_pair(
+                "connection",
+                &format!("{}/{}", self.namespace, self.connection),
+            )
+            .extend_pairs(pairs);
+        Some(url.to_string())
+    }
+
+    fn settled(&self, settled: Settled) -> Response {
+        let (state, pairs, title, message): (&str, Vec<(&str, &str)>, &str, String) = match &settled
+        {
+            Settled::Connected => (
+                "Connected",
+                vec![("status", "connected")],
+                "Connected",
+                format!("Connection {} is connected.", self.connection),
+            ),
+            Settled::Failed { reason, message } => (
+                "Error",
+                vec![("status", "error"), ("reason", reason.as_str())],
+                "Not connected",
+                message.clone(),
+            ),
+            Settled::Pending => (
+                "Pending",
+                vec![("status", "pending")],
+                "Connecting",
+                format!(
+                    "Connection {} is still connecting; its status will tell.",
+                    self.connection
+                ),
+            ),
+        };
+        let location = self.back(&pairs);
+        if self.form {
+            return match location {
+                Some(to) => Redirect::to(&to).into_response(),
+                None => super::connect::page(StatusCode::OK, title, &message),
+            };
+        }
+        let mut extra = json!({"ready": matches!(settled, Settled::Connected)});
+        if let Settled::Failed { reason, message } = &settled {
+            extra["reason"] = json!(reason);
+            extra["message"] = json!(message);
+        }
+        if let Some(to) = location {
+            extra["location"] = json!(to);
+        }
+        self.json(state, extra)
+    }
+}

@@ -1,0 +1,290 @@
+//! What `POST /connect` writes: the Tenant (created on first sight of its id, its fields
+//! updated from later tokens), the Connection, and the Secret its string input goes into.
+//!
+//! Everything is written by server-side apply with the endpoint's own field manager and
+//! without force, so the objects are ordinary resources a GitOps user can see and adopt: a
+//! field someone else manages is a conflict the caller is told about, never overwritten.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::backend_connect::{ConnectError, Payload};
+use crate::api::{Connection, ConnectorKind, Tenant};
+use crate::auth::access_token::TenantClaims;
+use crate::controller::Context;
+
+/// The field manager of everything the endpoint writes.
+pub const ENDPOINT_MANAGER: &str = "plugboard-connect";
+/// Marks what the endpoint created, so a person can tell it from what they applied.
+pub const CREATED_BY_LABEL: &str = "plugboard.dev/created-by";
+const CREATED_BY_VALUE: &str = "connect-endpoint";
+/// Room left in a name for `-credentials`, `-input` and a random suffix, within the 253
+/// characters of a Kubernetes object name.
+const NAME_BUDGET: usize = 200;
+/// A DNS label: what a tenant id must look like to be used as the Tenant's name unchanged.
+const MAX_LABEL: usize = 63;
+
+/// The Tenant's object name for a tenant id: the id itself when it is a valid name, else a
+/// digest of it (ids may hold `@`, capitals or be long).
+pub fn tenant_name(id: &str) -> String {
+    let valid = !id.is_empty()
+        && id.len() <= MAX_LABEL
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if valid {
+        return id.to_owned();
+    }
+    let digest = Sha256::digest(id.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("tenant-{hex}")
+}
+
+fn conflict_or(err: kube::Error, what: &str) -> ConnectError {
+    match &err {
+        kube::Error::Api(status) if status.code == 409 => ConnectError::conflict(format!(
+            "{what} is managed by someone else ({}); change it there instead",
+            status.message
+        )),
+        kube::Error::Api(status) if status.code == 422 => {
+            ConnectError::invalid("invalid_request", format!("{what}: {}", status.message))
+        }
+        _ => ConnectError::unavailable(format!("could not write {what}: {err}")),
+    }
+}
+
+/// Finds the Tenant with this id, or creates it; updates its name and fields when the token
+/// carries new ones. Returns the Tenant's object name.
+pub async fn tenant(
+    ctx: &Context,
+    namespace: &str,
+    claims: &TenantClaims,
+) -> Result<String, ConnectError> {
+    let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), namespace);
+    let existing = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|err| ConnectError::unavailable(format!("could not list Tenants: {err}")))?
+        .items
+        .into_iter()
+        .find(|t| t.tenant_id() == claims.id);
+    let name = existing
+        .as_ref()
+        .map(|t| t.name_any())
+        .unwrap_or_else(|| tenant_name(&claims.id));
+    let have = existing.as_ref().map(|t| &t.spec);
+    let display_name = claims
+        .name
+        .clone()
+        .or_else(|| have.and_then(|s| s.display_name.clone()));
+    let fields = claims
+        .fields
+        .clone()
+        .or_else(|| have.and_then(|s| s.fields.as_ref().map(|f| f.0.clone())));
+    let unchanged = have.is_some_and(|s| {
+        s.display_name == display_name && s.fields.as_ref().map(|f| &f.0) == fields.as_ref()
+    });
+    if unchanged {
+        return Ok(name);
+    }
+    let mut spec = json!({"tenantId": claims.id});
+    if let Some(display_name) = display_name {
+        spec["displayName"] = json!(display_name);
+    }
+    if let Some(fields) = fields {
+        spec["fields"] = Value::Object(fields);
+    }
+    let patch = json!({
+        "apiVersion": "plugboard.dev/v1alpha1", "kind": "Tenant",
+        "metadata": {"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY_VALUE}},
+        "spec": spec,
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply(ENDPOINT_MANAGER),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map_err(|err| conflict_or(err, &format!("Tenant {name:?}")))?;
+    Ok(name)
+}
+
+/// The Connection to write: an existing one of this tenant and connector unless the caller
+/// allows several, else a new name.
+async fn connection_name(
+    api: &Api<Connection>,
+    tenant: &str,
+    kind: ConnectorKind,
+    connector: &str,
+    allow_multiple: bool,
+) -> Result<String, ConnectError> {
+    let base: String = format!("{tenant}-{connector}")
+        .chars()
+        .take(NAME_BUDGET)
+        .collect();
+    if allow_multiple {
+        let suffix: String = (0..6)
+            .map(|_| {
+                let i = rand::random_range(0..36u32);
+                char::from_digit(i, 36).unwrap_or('0')
+            })
+            .collect();
+        return Ok(format!("{base}-{suffix}"));
+    }
+    let mut mine: Vec<Connection> = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|err| ConnectError::unavailable(format!("could not list Connections: {err}")))?
+        .items
+        .into_iter()
+        .filter(|c| {
+            c.spec.tenant_ref.name == tenant
+                && c.connector_kind() == kind
+                && c.spec.connector_ref.name == connector
+                && c.meta().deletion_timestamp.is_none()
+        })
+        .collect();
+    mine.sort_by_key(|c| c.creation_timestamp());
+    Ok(mine.first().map(|c| c.name_any()).unwrap_or(base))
+}
+
+/// Creates or updates the tenant's Connection to `kind/connector` with the payload's input
+/// and parameters. String input goes into the Secret `<connection>-input` (it may be an API
+/// key, which must not sit in a spec); other values stay inline.
+pub async fn connection(
+    ctx: &Context,
+    namespace: &str,
+    tenant: &str,
+    kind: ConnectorKind,
+    payload: &Payload,
+) -> Result<Connection, ConnectError> {
+    let api: Api<Connection> = Api::namespaced(ctx.client.clone(), namespace);
+    let connector = &payload.connector;
+    let name = connection_name(
+        &api,
+        tenant,
+        kind,
+        connector,
+        payload.allow_multiple_connections,
+    )
+    .await?;
+    let secret_name = format!("{name}-input");
+    let input = payload.input.clone().unwrap_or_default();
+    let (strings, inline): (Map<String, Value>, Map<String, Value>) =
+        input.into_iter().partition(|(_, v)| v.is_string());
+    let input_from: Vec<Value> = strings
+        .keys()
+        .map(|k| json!({"field": k, "secretKeyRef": {"name": secret_name, "key": k}}))
+        .collect();
+    let kind_name = match kind {
+        ConnectorKind::Connector => "Connector",
+        ConnectorKind::ClusterConnector => "ClusterConnector",
+    };
+    let mut spec = json!({
+        "tenantRef": {"name": tenant},
+        "connectorRef": {"kind": kind_name, "name": connector},
+    });
+    if let Some(key) = &payload.auth_option_key {
+        spec["authOptionKey"] = json!(key);
+    }
+    if !inline.is_empty() {
+        spec["input"] = Value::Object(inline);
+    }
+    if !input_from.is_empty() {
+        spec["inputFrom"] = Value::Array(input_from);
+    }
+    if let Some(parameters) = &payload.connector_parameters {
+        spec["connectorParameters"] = Value::Object(parameters.clone());
+    }
+    let patch = json!({
+        "apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection",
+        "metadata": {"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY_VALUE}},
+        "spec": spec,
+    });
+    let conn = api
+        .patch(
+            &name,
+            &PatchParams::apply(ENDPOINT_MANAGER),
+            &Patch::Apply(patch),
+        )
+        .await
+        .map_err(|err| conflict_or(err, &format!("Connection {name:?}")))?;
+    if !strings.is_empty() {
+        input_secret(ctx, &conn, &secret_name, strings).await?;
+    }
+    Ok(conn)
+}
+
+/// Writes the input Secret, owned by the Connection so that it goes with it.
+async fn input_secret(
+    ctx: &Context,
+    conn: &Connection,
+    name: &str,
+    values: Map<String, Value>,
+) -> Result<(), ConnectError> {
+    let data: BTreeMap<String, ByteString> = values
+        .into_iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k, ByteString(s.as_bytes().to_vec()))))
+        .collect();
+    let owner = conn.controller_owner_ref(&()).map(|mut o| {
+        // Owned, not controlled: the Connection's controller manages only its credentials.
+        o.controller = None;
+        vec![o]
+    });
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: conn.namespace(),
+            labels: Some(BTreeMap::from([(
+                CREATED_BY_LABEL.to_owned(),
+                CREATED_BY_VALUE.to_owned(),
+            )])),
+            owner_references: owner,
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    };
+    let api: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    let mut patch = serde_json::to_value(&secret).unwrap_or_default();
+    patch["apiVersion"] = json!("v1");
+    patch["kind"] = json!("Secret");
+    api.patch(
+        name,
+        &PatchParams::apply(ENDPOINT_MANAGER),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|err| conflict_or(err, &format!("Secret {name:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_id_that_is_a_valid_name_is_kept_others_are_digested() {
+        assert_eq!(tenant_name("globex"), "globex");
+        assert_eq!(tenant_name("cust-42"), "cust-42");
+        for odd in ["Globex", "jane@example.com", "-x", "", &"a".repeat(64)] {
+            let name = tenant_name(odd);
+            assert!(
+                name.starts_with("tenant-") && name.len() == 23,
+                "{odd:?} -> {name}"
+            );
+        }
+        assert_eq!(tenant_name("Globex"), tenant_name("Globex"), "stable");
+        assert_ne!(tenant_name("Globex"), tenant_name("globeX"));
+    }
+}
