@@ -90,7 +90,7 @@ pub enum SigningAlgorithm {
     validation = Rule::new("self.type != 'oauth2' || (has(self.authorizeUri) && has(self.tokenUri) && has(self.clientSecretRef))").message("an oauth2 auth method needs authorizeUri, tokenUri and clientSecretRef"),
     validation = Rule::new("self.type != 'client-credentials' || (has(self.tokenUri) && has(self.clientSecretRef))").message("a client-credentials auth method needs tokenUri and clientSecretRef"),
     validation = Rule::new("self.type != 'oauth1' || (has(self.requestTokenUri) && has(self.authorizeUri) && has(self.accessTokenUri) && has(self.clientSecretRef))").message("an oauth1 auth method needs requestTokenUri, authorizeUri, accessTokenUri and clientSecretRef"),
-    validation = Rule::new("self.type != 'tenant-token' || has(self.signingKeyRef)").message("a tenant-token auth method needs signingKeyRef: the Secret key holding the signing key"),
+    validation = Rule::new("self.type != 'tenant-token' || (has(self.signingKeyRef) && has(self.issuer))").message("a tenant-token auth method needs signingKeyRef (the Secret key holding the signing key) and issuer (the workspace key, the token's iss)"),
     validation = Rule::new("self.type != 'proxy' || has(self.proxyKey)").message("a proxy auth method needs proxyKey: the name of the proxy that injects credentials"),
 )]
 pub struct AuthMethod {
@@ -170,6 +170,10 @@ pub struct AuthMethod {
     /// HS512, a PEM private key for RS256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key_ref: Option<SecretKeyReference>,
+    /// tenant-token: the workspace key the provider knows your product by; minted tokens
+    /// carry it as `iss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// tenant-token: the signing algorithm; HS256 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<SigningAlgorithm>,

@@ -3,3 +3,4 @@
 pub mod access_token;
 pub mod oauth2;
 pub mod state;
+pub mod tenant_token;

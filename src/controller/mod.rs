@@ -448,7 +448,8 @@ fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Rea
     future::ready(())
 }
 
-/// Whether the Connection's connector names the Secret `namespace/name` as its OAuth app.
+/// Whether the Connection's connector names the Secret `namespace/name` as its OAuth app or
+/// its tenant-token signing key.
 fn connector_reads_secret(
     connectors: &Store<Connector>,
     cluster_connectors: &Store<ClusterConnector>,
@@ -470,10 +471,17 @@ fn connector_reads_secret(
     spec.auth
         .iter()
         .chain(spec.options.iter().flat_map(|o| o.values()))
-        .filter_map(|m| m.client_secret_ref.as_ref())
-        .any(|r| {
-            r.name == name
-                && r.namespace.as_deref().unwrap_or(&conn_ns) == namespace.unwrap_or_default()
+        .flat_map(|m| {
+            let app = m
+                .client_secret_ref
+                .as_ref()
+                .map(|r| (&r.name, &r.namespace));
+            let key = m.signing_key_ref.as_ref().map(|r| (&r.name, &r.namespace));
+            app.into_iter().chain(key)
+        })
+        .any(|(secret, secret_ns)| {
+            secret == name
+                && secret_ns.as_deref().unwrap_or(&conn_ns) == namespace.unwrap_or_default()
         })
 }
 

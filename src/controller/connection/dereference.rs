@@ -240,3 +240,33 @@ fn secret_value(secret: &Secret, key: &str) -> Option<SecretString> {
         .and_then(|d| d.get(key))
         .map(|s| SecretString::from(s.clone()))
 }
+
+/// Reads a Secret a connector names (an OAuth app, a signing key). Only a ClusterConnector
+/// may name one in another namespace: otherwise anyone who may write a Connector could have
+/// the operator send another namespace's secret to an endpoint of their choosing.
+pub(crate) async fn connector_secret(
+    conn: &Connection,
+    resolved: &Resolved,
+    name: &str,
+    namespace: Option<&str>,
+    field: &str,
+    ctx: &Context,
+) -> Result<Secret, Error> {
+    let own = conn.namespace().unwrap_or_default();
+    let namespace = match namespace {
+        Some(ns) if ns != own && !resolved.cluster_scoped => {
+            return Err(Error::InvalidConnector(format!(
+                "{field}.namespace {ns:?}: only a ClusterConnector may name a Secret in another namespace; remove it or move the Secret to {own:?}"
+            )));
+        }
+        Some(ns) => ns.to_owned(),
+        None => own,
+    };
+    Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| Error::SecretNotFound {
+            name: name.to_owned(),
+            field: field.to_owned(),
+        })
+}

@@ -9,6 +9,7 @@ pub(crate) mod dereference;
 mod oauth;
 mod status;
 mod store;
+mod tenant_token;
 mod test;
 mod validate;
 
@@ -252,6 +253,7 @@ async fn pipeline(
         AuthType::Oauth2 | AuthType::ClientCredentials => {
             oauth::obtain(conn, &resolved, &parameters, ctx, now.0).await
         }
+        AuthType::TenantToken => tenant_token::obtain(conn, &resolved, ctx, now.0).await,
         _ => credentials::obtain(&resolved, &context, ctx).map(|credentials| Obtained {
             credentials,
             ..Obtained::default()

@@ -78,26 +78,15 @@ pub async fn app(conn: &Connection, resolved: &Resolved, ctx: &Context) -> Resul
             Error::InvalidConnector(format!("{label} auth needs clientSecretRef"))
         })?;
     let field = format!("{label} auth.clientSecretRef");
-    let own = conn.namespace().unwrap_or_default();
-    // Only a cluster-scoped connector may read a Secret from another namespace: otherwise
-    // anyone who may write a Connector could have the operator send another namespace's
-    // OAuth app secret to a token endpoint of their choosing.
-    let namespace = match &reference.namespace {
-        Some(ns) if *ns != own && !resolved.cluster_scoped => {
-            return Err(Error::InvalidConnector(format!(
-                "{field}.namespace {ns:?}: only a ClusterConnector may name a Secret in another namespace; remove it or move the Secret to {own:?}"
-            )));
-        }
-        Some(ns) => ns.clone(),
-        None => own,
-    };
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&reference.name)
-        .await?
-        .ok_or_else(|| Error::SecretNotFound {
-            name: reference.name.clone(),
-            field: field.clone(),
-        })?;
+    let secret = super::dereference::connector_secret(
+        conn,
+        resolved,
+        &reference.name,
+        reference.namespace.as_deref(),
+        &field,
+        ctx,
+    )
+    .await?;
     let values: Map<String, Value> = secret
         .data
         .iter()
@@ -290,7 +279,7 @@ pub async fn obtain(
 
 /// When the stored tokens are due for refresh: the time status recorded, or for tokens that
 /// came without one (from the callback) a margin before their expiry.
-fn scheduled_refresh(
+pub(super) fn scheduled_refresh(
     status: &crate::api::ConnectionStatus,
     expires: Option<Timestamp>,
     now: Timestamp,
