@@ -211,3 +211,35 @@ async fn an_unusable_signing_key_is_named_in_the_status() {
     assert_eq!(ready(&pem).unwrap().1, "InvalidConnector");
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_rs256_token_is_signed_with_the_pem_key_and_verifies_with_its_public_key() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let apis = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let private = std::fs::read_to_string(fixtures.join("rs256-test-key.pem")).unwrap();
+    let public = std::fs::read(fixtures.join("rs256-test-key.pub.pem")).unwrap();
+    create(&apis.3, key_secret(&private)).await;
+    create(&apis.0, connector(&provider.uri(), "RS256")).await;
+    create(&apis.1, tenant("acme")).await;
+    create(&apis.2, plain_connection()).await;
+    wait_for(&apis.2, "acme-membrane", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let token = stored_token(&apis).await;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&["ws-plugboard"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &token,
+        &DecodingKey::from_rsa_pem(&public).unwrap(),
+        &validation,
+    )
+    .expect("verifies with the public key")
+    .claims;
+    assert_eq!(claims["sub"], "acme");
+    cluster.cleanup().await;
+}
