@@ -108,6 +108,10 @@ pub struct RunArgs {
         default_value = "plugboard-workspace"
     )]
     pub workspace_secret: String,
+    /// How many Connections are reconciled at the same time (0: no limit). Provider requests
+    /// are limited separately, to a few at a time per host.
+    #[arg(long, env = "PLUGBOARD_CONCURRENCY", default_value_t = crate::controller::DEFAULT_CONCURRENCY)]
+    pub concurrency: u16,
 }
 
 /// The credential stores a default may name.

@@ -92,6 +92,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         metrics: Arc::default(),
         tenant_fields_schema,
         workspace,
+        concurrency: Some(args.concurrency),
     };
     let (ctx, watches) = crate::controller::prepare(client.clone(), settings.clone());
     let readiness = web::Readiness::default();

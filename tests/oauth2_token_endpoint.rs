@@ -255,3 +255,47 @@ async fn revocation_posts_the_token_with_its_hint() {
         .await
         .unwrap();
 }
+
+/// Many Connections of one connector asking for tokens at once reach its token endpoint at
+/// most `PER_HOST` at a time; the rest wait in the operator, not at the provider.
+#[tokio::test]
+async fn token_requests_to_one_host_are_limited() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use plugboard::provider::limit::PER_HOST;
+
+    // (in flight now, most in flight at once)
+    let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let counted = seen.clone();
+    let token = axum::routing::post(move || {
+        let counted = counted.clone();
+        async move {
+            let now = counted.0.fetch_add(1, SeqCst) + 1;
+            counted.1.fetch_max(now, SeqCst);
+            // Long enough that requests the limit did not hold back would overlap here.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            counted.0.fetch_sub(1, SeqCst);
+            axum::Json(json!({"access_token": "at", "token_type": "Bearer"}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/token", listener.local_addr().unwrap());
+    let router = axum::Router::new().route("/token", token);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let e = Endpoints {
+        authorize_uri: None,
+        token_uri: Some(&uri),
+        revoke_uri: None,
+        client_auth: None,
+    };
+    let (http, app, ask) = (http(), app(), Ask::default());
+    let calls = (0..PER_HOST * 4).map(|_| oauth2::client_credentials(&http, &app, &e, &ask));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let most = seen.1.load(SeqCst);
+    assert!(
+        most <= PER_HOST,
+        "{most} token requests reached one host at once; the limit is {PER_HOST}"
+    );
+}

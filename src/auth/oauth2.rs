@@ -209,6 +209,13 @@ impl<'c> AsyncHttpClient<'c> for Recording<'_> {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
+            // Every token request (code, refresh, client credentials) passes here.
+            let url = Url::parse(&request.uri().to_string());
+            let _permit = match &url {
+                Ok(url) => Some(crate::provider::limit::global().acquire(url).await),
+                // The oauth2 crate built this URI from a parsed URL; it always parses.
+                Err(_) => None,
+            };
             let response = self.http.call(request).await?;
             let retry_after = response
                 .headers()
@@ -400,7 +407,10 @@ pub async fn revoke(
         "access_token"
     };
     let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
-    let mut request = http.post(uri);
+    let url = Url::parse(uri)
+        .map_err(|err| TokenError::Misconfigured(format!("revokeUri is not a valid URL: {err}")))?;
+    let _permit = crate::provider::limit::global().acquire(&url).await;
+    let mut request = http.post(url);
     match endpoints.client_auth.unwrap_or(ClientAuth::Basic) {
         ClientAuth::Basic => {
             request = request.basic_auth(&app.client_id, Some(app.client_secret.expose_secret()));

@@ -55,7 +55,17 @@ pub struct Settings {
     /// The workspace whose tenant access tokens `POST /connect` accepts; the endpoint is off
     /// when unset.
     pub workspace: Option<Arc<crate::auth::access_token::Workspace>>,
+    /// Connections reconciled at the same time; `DEFAULT_CONCURRENCY` when unset, and 0 for
+    /// no limit.
+    pub concurrency: Option<u16>,
 }
+
+/// Connections reconciled at the same time unless `--concurrency` says otherwise. A reconcile
+/// mostly waits (on the API server, on a provider), so enough of them run to keep several
+/// providers busy up to their per-host limit (`provider::limit::PER_HOST`); bounded, so a
+/// start with thousands of Connections does not hold thousands of half-done reconciles (and
+/// their resolved specs) in memory at once.
+pub const DEFAULT_CONCURRENCY: u16 = 64;
 
 /// What every reconcile can reach.
 pub struct Context {
@@ -266,7 +276,9 @@ pub async fn run_prepared(
     let ns = ctx.config.namespace.clone();
     // Every change of a Connection, its status included, re-counts its Tenant.
     let (recount, recounts) = futures::channel::mpsc::unbounded::<ObjectRef<Tenant>>();
-    let controller = connection_controller(&ctx, watches, recount);
+    let concurrency = ctx.config.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    let controller = connection_controller(&ctx, watches, recount)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     // The caches fill as the controllers below poll their watches; mark them live then.
     let marker = ctx.clone();
     let live = tokio::spawn(async move {

@@ -74,6 +74,8 @@ pub async fn send(
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
         Error::InvalidConnector(format!("{field}.method {method:?} is not an HTTP method"))
     })?;
+    // Held until the answer is read: the provider is busy with the request until then.
+    let _permit = crate::provider::limit::global().acquire(&url).await;
     let mut builder = ctx.http.request(method, url).query(&client.query);
     for (name, value) in &client.headers {
         builder = builder.header(name, value);
