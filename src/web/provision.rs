@@ -69,13 +69,22 @@ pub async fn tenant(
     claims: &TenantClaims,
 ) -> Result<String, ConnectError> {
     let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), namespace);
-    let existing = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|err| ConnectError::unavailable(format!("could not list Tenants: {err}")))?
-        .items
-        .into_iter()
-        .find(|t| t.tenant_id() == claims.id);
+    // The controller's cache where this replica has one: a cache that lags only makes the
+    // apply below run when it need not, and the name it picks is the same either way.
+    let existing = if ctx.caches_live() {
+        ctx.tenants
+            .state()
+            .iter()
+            .find(|t| t.namespace().as_deref() == Some(namespace) && t.tenant_id() == claims.id)
+            .map(|t| Tenant::clone(t))
+    } else {
+        api.list(&ListParams::default())
+            .await
+            .map_err(|err| ConnectError::unavailable(format!("could not list Tenants: {err}")))?
+            .items
+            .into_iter()
+            .find(|t| t.tenant_id() == claims.id)
+    };
     let name = existing
         .as_ref()
         .map(|t| t.name_any())
@@ -120,6 +129,7 @@ pub async fn tenant(
 /// The Connection to write: an existing one of this tenant and connector unless the caller
 /// allows several, else a new name.
 async fn connection_name(
+    ctx: &Context,
     api: &Api<Connection>,
     tenant: &str,
     kind: ConnectorKind,
@@ -139,11 +149,21 @@ async fn connection_name(
             .collect();
         return Ok(format!("{base}-{suffix}"));
     }
-    let mut mine: Vec<Connection> = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|err| ConnectError::unavailable(format!("could not list Connections: {err}")))?
-        .items
+    let all: Vec<Connection> = if ctx.caches_live() {
+        let ns = api.namespace();
+        ctx.connections
+            .state()
+            .iter()
+            .filter(|c| c.namespace().as_deref() == ns)
+            .map(|c| Connection::clone(c))
+            .collect()
+    } else {
+        api.list(&ListParams::default())
+            .await
+            .map_err(|err| ConnectError::unavailable(format!("could not list Connections: {err}")))?
+            .items
+    };
+    let mut mine: Vec<Connection> = all
         .into_iter()
         .filter(|c| {
             c.spec.tenant_ref.name == tenant
@@ -169,6 +189,7 @@ pub async fn connection(
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), namespace);
     let connector = &payload.connector;
     let name = connection_name(
+        ctx,
         &api,
         tenant,
         kind,
