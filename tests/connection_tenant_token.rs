@@ -243,3 +243,39 @@ async fn an_rs256_token_is_signed_with_the_pem_key_and_verifies_with_its_public_
     assert_eq!(claims["sub"], "acme");
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_short_lived_token_is_replaced_halfway_through_its_life_not_every_second() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let apis = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    create(&apis.3, key_secret(HS256_KEY)).await;
+    let mut short = connector(&provider.uri(), "HS256");
+    short["spec"]["auth"]["tokenLifetime"] = json!("10s");
+    create(&apis.0, short).await;
+    create(&apis.1, tenant("acme")).await;
+    create(&apis.2, plain_connection()).await;
+    wait_for(&apis.2, "acme-membrane", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let first = decode(&stored_token(&apis).await);
+    wait_for(&apis.3, "acme-membrane-credentials", "a new token", |s| {
+        secret_text(s, "token").is_some_and(|t| decode(&t)["iat"] != first["iat"])
+    })
+    .await;
+    let second = decode(&stored_token(&apis).await);
+    let (iat1, iat2) = (
+        first["iat"].as_i64().unwrap(),
+        second["iat"].as_i64().unwrap(),
+    );
+    let exp1 = first["exp"].as_i64().unwrap();
+    assert!(
+        iat2 - iat1 >= 4 && iat2 < exp1,
+        "minted again {} s after the first, before it expired (exp {exp1}, new iat {iat2})",
+        iat2 - iat1
+    );
+    cluster.cleanup().await;
+}

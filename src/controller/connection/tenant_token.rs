@@ -21,6 +21,9 @@ use crate::error::Error;
 /// A minted token's lifetime when the connector does not say: long enough that rotation is
 /// rare, short enough that a leaked token soon stops working.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// The shortest lifetime accepted: below it, minting, storing and testing a token would take
+/// a noticeable share of the time it is valid.
+const MIN_LIFETIME: Duration = Duration::from_secs(10);
 
 /// Reads the signing key (named like an OAuth app's Secret, with the same namespace rule).
 async fn signing_key(
@@ -108,6 +111,12 @@ pub async fn obtain(
         .token_lifetime
         .map(Duration::from)
         .unwrap_or(DEFAULT_LIFETIME);
+    if lifetime < MIN_LIFETIME {
+        return Err(Error::InvalidConnector(format!(
+            "{label} auth.tokenLifetime must be at least {}s",
+            MIN_LIFETIME.as_secs()
+        )));
+    }
     let expires = now
         .checked_add(lifetime)
         .map_err(|_| Error::InvalidConnector(format!("{label} auth.tokenLifetime is too long")))?;
@@ -117,11 +126,20 @@ pub async fn obtain(
     Ok(Obtained {
         credentials: credentials(SecretString::from(token), expires),
         expires_at: Some(expires),
-        next_refresh_at: Some(refresh_due(now, expires)),
+        next_refresh_at: Some(next_mint(now, expires)),
         refreshed_at: Some(now),
         refresh_requested_at: requested.or(status.refresh_requested_at),
         ..Obtained::default()
     })
+}
+
+/// When to mint the next token: the OAuth2 rule (a margin of at least five minutes before
+/// expiry), but never before half the lifetime has passed. Uncapped, a token living under ten
+/// minutes would be due the moment it is minted and be minted again every second.
+fn next_mint(issued: Timestamp, expires: Timestamp) -> Timestamp {
+    let half = expires.duration_since(issued) / 2;
+    let halfway = issued.checked_add(half).unwrap_or(expires);
+    refresh_due(issued, expires).max(halfway)
 }
 
 fn credentials(token: SecretString, expires: Timestamp) -> BTreeMap<String, SecretString> {
@@ -132,4 +150,26 @@ fn credentials(token: SecretString, expires: Timestamp) -> BTreeMap<String, Secr
             SecretString::from(expires.to_string()),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_token_is_minted_again_after_half_its_life_a_long_one_by_the_oauth2_rule() {
+        let issued: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
+        let short = issued.checked_add(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            next_mint(issued, short),
+            issued.checked_add(Duration::from_secs(5)).unwrap()
+        );
+        let hour = issued.checked_add(Duration::from_secs(3600)).unwrap();
+        let next = next_mint(issued, hour);
+        let early = hour.duration_since(next).as_secs();
+        assert!(
+            (12 * 60..=18 * 60).contains(&early),
+            "{early} s before expiry"
+        );
+    }
 }
