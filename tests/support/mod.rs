@@ -89,6 +89,22 @@ impl TestCluster {
         &self.namespace
     }
 
+    /// A kubeconfig file for this cluster, for an operator run as a child process: the test
+    /// server's written into `dir`, or the one `PLUGBOARD_TEST_KUBECONFIG` names.
+    pub fn kubeconfig(&self, dir: &Path) -> std::path::PathBuf {
+        match (&self.server, std::env::var_os(KUBECONFIG_ENV)) {
+            (Some(server), _) => {
+                let path = dir.join("testkube.kubeconfig");
+                server
+                    .write_kubeconfig(&path)
+                    .expect("writes the kubeconfig");
+                path
+            }
+            (None, Some(path)) => path.into(),
+            (None, None) => unreachable!("a cluster without a server came from the variable"),
+        }
+    }
+
     /// Whether this is the in-process test server (which has a request counter).
     pub fn is_test_server(&self) -> bool {
         self.server.is_some()
