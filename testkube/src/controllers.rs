@@ -200,50 +200,68 @@ fn solid(store: &Store, owner: &Owner) -> bool {
     })
 }
 
+/// What the garbage collector does to one dependent.
+enum Verdict {
+    /// Every owner is gone: delete it.
+    Collect,
+    /// Some owners are gone: keep only the references to these (uids).
+    Keep(Vec<String>),
+}
+
 /// Dependents whose owners are all gone are deleted; those with some owners left lose the
 /// references to the gone (or foreground-deleting) ones.
 fn garbage(store: &mut Store) -> bool {
-    let dependents: Vec<(Key, Value)> = store
+    // A sweep follows every write, so the verdicts are reached on borrowed objects and only
+    // the few dependents that change are copied: cloning every owned object on each write
+    // made a store of thousands of them slow to write to.
+    let verdicts: Vec<(Key, Verdict)> = store
         .all()
-        .filter(|(_, s)| {
-            s.object
+        .filter_map(|(key, s)| {
+            let refs = s
+                .object
                 .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|r| !r.is_empty())
+                .and_then(Value::as_array)?;
+            if refs.is_empty() {
+                return None;
+            }
+            // An owner kind this server does not serve: leave it, as GC would.
+            let owners = owners_of(store, key, &s.object)?;
+            let alive: Vec<bool> = owners.iter().map(|o| solid(store, o)).collect();
+            if alive.iter().all(|a| *a) {
+                None
+            } else if alive.iter().all(|a| !a) {
+                (!deleting(&s.object)).then(|| (key.clone(), Verdict::Collect))
+            } else {
+                let keep = owners
+                    .into_iter()
+                    .zip(&alive)
+                    .filter(|(_, a)| **a)
+                    .map(|(o, _)| o.uid)
+                    .collect();
+                Some((key.clone(), Verdict::Keep(keep)))
+            }
         })
-        .map(|(k, s)| (k.clone(), s.object.clone()))
         .collect();
-    let mut changed = false;
-    for (key, object) in dependents {
-        let Some(owners) = owners_of(store, &key, &object) else {
-            continue; // an owner kind this server does not serve: leave it, as GC would
-        };
-        let alive: Vec<bool> = owners.iter().map(|o| solid(store, o)).collect();
-        if alive.iter().all(|a| !a) {
-            if !deleting(&object) {
-                delete_as_controller(store, &key, Some("Background"));
-                changed = true;
+    let changed = !verdicts.is_empty();
+    for (key, verdict) in verdicts {
+        match verdict {
+            Verdict::Collect => delete_as_controller(store, &key, Some("Background")),
+            Verdict::Keep(keep) => {
+                let Some(mut next) = store.get(&key).map(|s| s.object.clone()) else {
+                    continue;
+                };
+                if let Some(refs) = next
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    refs.retain(|r| {
+                        r.get("uid")
+                            .and_then(Value::as_str)
+                            .is_some_and(|u| keep.iter().any(|k| k == u))
+                    });
+                }
+                write(store, &key, next);
             }
-        } else if alive.iter().any(|a| !a) {
-            let keep: Vec<&str> = owners
-                .iter()
-                .zip(&alive)
-                .filter(|(_, a)| **a)
-                .map(|(o, _)| o.uid.as_str())
-                .collect();
-            let mut next = object.clone();
-            if let Some(refs) = next
-                .pointer_mut("/metadata/ownerReferences")
-                .and_then(Value::as_array_mut)
-            {
-                refs.retain(|r| {
-                    r.get("uid")
-                        .and_then(Value::as_str)
-                        .is_some_and(|u| keep.contains(&u))
-                });
-            }
-            write(store, &key, next);
-            changed = true;
         }
     }
     changed

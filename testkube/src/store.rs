@@ -82,7 +82,13 @@ impl Store {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a Key, &'a Stored)> + 'a {
-        self.objects.iter().filter(move |(k, _)| {
+        // Keys sort by resource first: a list walks its own resource's range, not the store.
+        let from = Key {
+            resource: resource.to_owned(),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: String::new(),
+        };
+        self.objects.range(from..).take_while(move |(k, _)| {
             k.resource == resource && namespace.is_none_or(|n| n == k.namespace)
         })
     }
