@@ -57,6 +57,9 @@ struct Args {
     /// The operator's `--concurrency`; its default when unset.
     #[arg(long)]
     concurrency: Option<u16>,
+    /// The operator's `--log-level` (its logs go to this benchmark's stderr).
+    #[arg(long, default_value = "warn")]
+    operator_log_level: String,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -77,7 +80,14 @@ async fn main() {
     let provider = Provider::start(args.connectors.max(1), latency, LONG_TOKEN).await;
     let (client, ns) = (cluster.client(), cluster.namespace().to_owned());
     objects::catalogue(&client, &ns, &provider.bases, args.tenants.max(1)).await;
-    let start = || Operator::start(&bin, &kubeconfig, args.concurrency);
+    let start = || {
+        Operator::start(
+            &bin,
+            &kubeconfig,
+            args.concurrency,
+            &args.operator_log_level,
+        )
+    };
 
     let mut rows = vec![Row(
         "Connections (tenants, connectors), provider latency".into(),

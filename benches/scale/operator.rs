@@ -52,7 +52,12 @@ pub struct Memory {
 impl Operator {
     /// Starts `plugboard run` against the cluster of `kubeconfig`, watching every namespace,
     /// and waits until it answers on /readyz.
-    pub async fn start(bin: &Path, kubeconfig: &Path, concurrency: Option<u16>) -> Self {
+    pub async fn start(
+        bin: &Path,
+        kubeconfig: &Path,
+        concurrency: Option<u16>,
+        log_level: &str,
+    ) -> Self {
         let port = free_port();
         let mut command = Command::new(bin);
         command
@@ -60,7 +65,7 @@ impl Operator {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             // The provider runs on 127.0.0.1.
             .arg("--allow-private-networks")
-            .args(["--log-level", "warn"])
+            .args(["--log-level", log_level])
             .env("KUBECONFIG", kubeconfig)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -6,6 +6,8 @@
 pub mod conditions;
 pub mod connection;
 pub mod connector;
+pub mod own_writes;
+mod readiness;
 pub mod tenant;
 mod triggers;
 
@@ -86,6 +88,11 @@ pub struct Context {
     /// Whether the caches above are being filled. Off on a replica that does not lead, whose
     /// HTTP endpoints then read from the API instead.
     pub caches_live: std::sync::atomic::AtomicBool,
+    /// This process's writes the caches may not show yet.
+    pub own_writes: own_writes::OwnWrites,
+    /// Whether each cache above has its first full list (`readiness` says why not the
+    /// stores' own `wait_until_ready`).
+    ready: [readiness::Ready; 5],
 }
 
 impl Context {
@@ -97,15 +104,9 @@ impl Context {
     /// right after a start a connector or tenant is not reported missing while the cache
     /// is still filling. False if a cache's watch ended first.
     pub async fn caches_ready(&self) -> bool {
-        let (a, b, c, d, e) = future::join5(
-            self.connectors.wait_until_ready(),
-            self.cluster_connectors.wait_until_ready(),
-            self.tenants.wait_until_ready(),
-            self.secrets.wait_until_ready(),
-            self.connections.wait_until_ready(),
-        )
-        .await;
-        a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok() && e.is_ok()
+        let [a, b, c, d, e] = &self.ready;
+        let (a, b, c, d, e) = future::join5(a.wait(), b.wait(), c.wait(), d.wait(), e.wait()).await;
+        a && b && c && d && e
     }
 }
 
@@ -135,17 +136,27 @@ impl<K> Cached for K where
 {
 }
 
-/// A reflector: the store the reconcile reads, and the watch events that fill it.
+/// A cache the reconciles read: the store, and whether it has its first full list.
+pub struct Cache<K: Cached> {
+    store: Store<K>,
+    ready: readiness::Ready,
+}
+
+/// A reflector: the cache the reconcile reads, and the watch events that fill it.
 fn reflect_events<K: Cached>(
     api: Api<K>,
     config: watcher::Config,
 ) -> (
-    Store<K>,
+    Cache<K>,
     impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
 ) {
-    let (reader, writer) = reflector::store();
-    let events = reflector::reflector(writer, watcher(api, config).default_backoff());
-    (reader, events)
+    let (store, writer) = reflector::store();
+    let (raiser, ready) = readiness::flag();
+    let events = raiser.on(reflector::reflector(
+        writer,
+        watcher(api, config).default_backoff(),
+    ));
+    (Cache { store, ready }, events)
 }
 
 /// A reflector whose spec changes and deletions trigger the Connections that use an object
@@ -153,11 +164,11 @@ fn reflect_events<K: Cached>(
 fn reflect_specs<K: Cached>(
     api: Api<K>,
 ) -> (
-    Store<K>,
+    Cache<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>>,
 ) {
-    let (reader, events) = reflect_events(api, watcher::Config::default());
-    (reader, triggers::spec_changes(events))
+    let (cache, events) = reflect_events(api, watcher::Config::default());
+    (cache, triggers::spec_changes(events))
 }
 
 /// A reflector every change of whose objects (deletions too) triggers.
@@ -165,11 +176,11 @@ fn reflect<K: Cached>(
     api: Api<K>,
     config: watcher::Config,
 ) -> (
-    Store<K>,
+    Cache<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>>,
 ) {
-    let (reader, events) = reflect_events(api, config);
-    (reader, events.touched_objects())
+    let (cache, events) = reflect_events(api, config);
+    (cache, events.touched_objects())
 }
 
 /// Unwraps kube-runtime's finalizer error: pipeline errors as they were, API failures as
@@ -236,13 +247,21 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
                 instance: std::env::var("POD_NAME").ok(),
             },
         ),
-        connectors,
-        cluster_connectors,
-        tenants,
-        connections,
-        secrets,
+        ready: [
+            connectors.ready,
+            cluster_connectors.ready,
+            tenants.ready,
+            connections.ready,
+            secrets.ready,
+        ],
+        connectors: connectors.store,
+        cluster_connectors: cluster_connectors.store,
+        tenants: tenants.store,
+        connections: connections.store,
+        secrets: secrets.store,
         metrics: settings.metrics.clone(),
         caches_live: std::sync::atomic::AtomicBool::new(false),
+        own_writes: own_writes::OwnWrites::default(),
         config: settings,
     });
     let watches = Watches {

@@ -4,6 +4,7 @@
 //! own finalizers revoke their credentials at the providers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -121,16 +122,43 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if !ctx.caches_ready().await {
         return Ok(Action::requeue(RETRY));
     }
+    let (key, version) = (cache_key(&tenant), tenant.meta().resource_version.clone());
+    // Every change of one of its Connections recounts the Tenant, often before the cache
+    // shows the status (or finalizer) the last count wrote; counting again from there
+    // would write the same status twice, or be refused adding the finalizer twice.
+    if ctx.own_writes.not_yet_seen(&key, version.as_deref()) {
+        return Ok(Action::requeue(CACHE_CATCH_UP));
+    }
+    let deleting = tenant.meta().deletion_timestamp.is_some();
+    let adds_finalizer = !deleting && !tenant.finalizers().iter().any(|f| f == FINALIZER);
     let api: Api<Tenant> =
         Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
-    finalizer(&api, FINALIZER, tenant, |event| async {
+    let result = finalizer(&api, FINALIZER, tenant, |event| async {
         match event {
             Finalizer::Apply(tenant) => apply(&tenant, &ctx).await,
             Finalizer::Cleanup(tenant) => cascade(&tenant, &ctx).await,
         }
     })
     .await
-    .map_err(crate::controller::finalizer_error)
+    .map_err(crate::controller::finalizer_error);
+    if result.is_ok() && adds_finalizer {
+        ctx.own_writes.changed(key, version.as_deref());
+    } else if result.is_ok() && deleting {
+        ctx.own_writes.forget(&key);
+    }
+    result
+}
+
+/// How soon a Tenant whose cached copy lags this operator's last write is looked at again: the
+/// cache catches up within milliseconds.
+const CACHE_CATCH_UP: Duration = Duration::from_millis(200);
+
+fn cache_key(tenant: &Tenant) -> String {
+    crate::controller::own_writes::key(
+        "Tenant",
+        &tenant.namespace().unwrap_or_default(),
+        &tenant.name_any(),
+    )
 }
 
 /// The Tenant is being deleted: delete its Connections and keep the Tenant until they are
@@ -203,12 +231,18 @@ async fn write_status(
             Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
         let patch =
             json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Tenant", "status": next});
-        api.patch_status(
-            &tenant.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &tenant.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(patch),
+            )
+            .await?;
+        ctx.own_writes.wrote(
+            cache_key(tenant),
+            tenant.meta().resource_version.as_deref(),
+            written.meta().resource_version.as_deref(),
+        );
     }
     Ok(())
 }

@@ -48,6 +48,7 @@ pub const DISCONNECT_GRACE: Duration = Duration::from_secs(600);
 pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     let result = reconcile_inner(conn, &ctx).await;
+    tracing::debug!(ok = result.is_ok(), "reconcile finished");
     ctx.metrics.reconcile_took("Connection", started.elapsed());
     if let Err(err) = &result {
         ctx.metrics.reconciled("Connection", err.reason());
@@ -56,19 +57,70 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
 }
 
 async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action, Error> {
+    tracing::debug!("reconcile started");
     if !ctx.caches_ready().await {
         return Ok(Action::requeue(BACKOFF_MIN));
     }
+    if behind_own_writes(&conn, ctx) {
+        tracing::debug!("the cache does not show this reconcile's last writes yet; waiting");
+        return Ok(Action::requeue(CACHE_CATCH_UP));
+    }
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, conn, |event| async {
+    let (key, version) = (cache_key(&conn), conn.meta().resource_version.clone());
+    let adds_finalizer = conn.meta().deletion_timestamp.is_none()
+        && !conn.finalizers().iter().any(|f| f == FINALIZER);
+    let deleting = conn.meta().deletion_timestamp.is_some();
+    let secret_key = store::cache_key(&conn);
+    let result = finalizer(&api, FINALIZER, conn, |event| async {
         match event {
             Finalizer::Apply(conn) => apply(&conn, ctx).await,
             Finalizer::Cleanup(conn) => cleanup(&conn, ctx).await,
         }
     })
     .await
-    .map_err(crate::controller::finalizer_error)
+    .map_err(crate::controller::finalizer_error);
+    if result.is_ok() && adds_finalizer {
+        // Without this, a reconcile triggered before the cache has the finalizer would try
+        // to add it again and be refused (its JSON patch tests the old list).
+        ctx.own_writes.changed(key, version.as_deref());
+    } else if result.is_ok() && deleting {
+        ctx.own_writes.forget(&key);
+        ctx.own_writes.forget(&secret_key);
+    }
+    result
+}
+
+/// How soon a reconcile that found the cache behind its own last writes looks again: the
+/// cache catches up within milliseconds, and waiting a little keeps it from spinning.
+const CACHE_CATCH_UP: Duration = Duration::from_millis(200);
+
+/// The Connection's key in [`crate::controller::own_writes::OwnWrites`].
+pub(crate) fn cache_key(conn: &Connection) -> String {
+    crate::controller::own_writes::key(
+        "Connection",
+        &conn.namespace().unwrap_or_default(),
+        &conn.name_any(),
+    )
+}
+
+/// Whether the cached Connection or its cached credentials Secret do not yet show what the
+/// last reconcile wrote. Acting on them would repeat that reconcile's work: refresh tokens
+/// that were just refreshed, and write the same status again.
+fn behind_own_writes(conn: &Connection, ctx: &Context) -> bool {
+    let secret = ctx.secrets.get(
+        &ObjectRef::new(&store::secret_name(conn)).within(&conn.namespace().unwrap_or_default()),
+    );
+    let secret_version = secret
+        .as_deref()
+        .and_then(|s| s.meta().resource_version.as_deref());
+    let conn_behind = ctx
+        .own_writes
+        .not_yet_seen(&cache_key(conn), conn.meta().resource_version.as_deref());
+    let secret_behind = ctx
+        .own_writes
+        .not_yet_seen(&store::cache_key(conn), secret_version);
+    conn_behind || secret_behind
 }
 
 /// Only Kubernetes API failures reach here (pipeline errors become status); retry them soon.

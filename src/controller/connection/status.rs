@@ -201,12 +201,18 @@ pub async fn write(
         "kind": "Connection",
         "status": status,
     });
-    api.patch_status(
-        &conn.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await?;
+    let written = api
+        .patch_status(
+            &conn.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
+    ctx.own_writes.wrote(
+        super::cache_key(conn),
+        conn.meta().resource_version.as_deref(),
+        written.meta().resource_version.as_deref(),
+    );
     let before = ready_reason(&current);
     let after = ready_reason(&status);
     // A transition is a change of Ready or its reason; a reworded message is not one.

@@ -28,6 +28,15 @@ pub fn secret_name(conn: &Connection) -> String {
         .unwrap_or_else(|| format!("{}-credentials", conn.name_any()))
 }
 
+/// The credentials Secret's key in [`crate::controller::own_writes::OwnWrites`].
+pub fn cache_key(conn: &Connection) -> String {
+    crate::controller::own_writes::key(
+        "Secret",
+        &conn.namespace().unwrap_or_default(),
+        &secret_name(conn),
+    )
+}
+
 /// Where the Connection's credentials live, or an error for a store this build lacks.
 pub fn reference(conn: &Connection) -> Result<CredentialsReference, Error> {
     match conn.spec.credentials.as_ref().and_then(|c| c.store).unwrap_or_default() {
@@ -163,7 +172,17 @@ pub async fn apply(
             meta.remove("resourceVersion");
         }
         match api.patch(&name, &params, &Patch::Apply(&body)).await {
-            Ok(_) => return Ok(true),
+            Ok(written) => {
+                let before = cached
+                    .as_deref()
+                    .and_then(|s| s.meta().resource_version.as_deref());
+                ctx.own_writes.wrote(
+                    cache_key(conn),
+                    before,
+                    written.meta().resource_version.as_deref(),
+                );
+                return Ok(true);
+            }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::info!(
                     "credentials Secret changed while tokens were refreshed; writing them over the new version"
