@@ -40,6 +40,8 @@ pub struct Operator {
     /// Highest VmRSS sampled, in KiB (VmHWM is read at the end as well).
     sampled_peak: Arc<AtomicU64>,
     sampler: tokio::task::JoinHandle<()>,
+    /// When the process was spawned.
+    pub spawned: Instant,
 }
 
 /// Resident memory of a process, in KiB.
@@ -74,6 +76,7 @@ impl Operator {
         if let Some(n) = concurrency {
             command.args(["--concurrency", &n.to_string()]);
         }
+        let spawned = Instant::now();
         let child = command.spawn().expect("starts the plugboard binary");
         let pid = child.id().expect("a running child has an id");
         let sampled_peak = Arc::new(AtomicU64::new(0));
@@ -85,6 +88,7 @@ impl Operator {
             http: reqwest::Client::new(),
             sampled_peak,
             sampler,
+            spawned,
         };
         let ready = format!("http://127.0.0.1:{port}/readyz");
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod connector;
 pub mod own_writes;
 mod readiness;
+mod secret_readers;
 pub mod tenant;
 mod triggers;
 
@@ -293,7 +294,8 @@ pub async fn run_prepared(
 ) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.clone();
-    // Every change of a Connection, its status included, re-counts its Tenant.
+    // Every change of a Connection, its status included, re-counts its Tenant; a change of a
+    // Secret its `fieldsFrom` names re-checks it.
     let (recount, recounts) = futures::channel::mpsc::unbounded::<ObjectRef<Tenant>>();
     let concurrency = ctx.config.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let controller = connection_controller(&ctx, watches, recount)
@@ -338,24 +340,6 @@ pub async fn run_prepared(
         scoped::<Tenant>(&client, ns.as_deref()),
         watcher::Config::default(),
     )
-    .watches_stream(fields_secrets(&ctx), {
-        let tenants = ctx.tenants.clone();
-        move |s: PartialObjectMeta<Secret>| {
-            let (ns, name) = (s.namespace(), s.name_any());
-            tenants
-                .state()
-                .iter()
-                .filter(|t| {
-                    t.namespace() == ns
-                        && t.spec
-                            .fields_from
-                            .iter()
-                            .any(|f| f.secret_key_ref.name == name)
-                })
-                .map(|t| ObjectRef::from(t.as_ref()))
-                .collect::<Vec<_>>()
-        }
-    })
     .reconcile_on(recounts)
     .graceful_shutdown_on(shutdown.clone())
     .run(tenant::reconcile, tenant::error_policy, ctx.clone())
@@ -385,6 +369,7 @@ fn connection_controller(
     // A Connection's own status writes must not trigger its next reconcile: that would turn
     // every backoff into an immediate retry. Only what a person or the API server changes
     // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
+    let recheck = recount.clone();
     let changes = connection_events
         .inspect(move |event| {
             if let Ok(conn) = event
@@ -436,40 +421,20 @@ fn connection_controller(
             })
         })
         .watches_stream(referenced_secrets, move |s| {
-            let (ns, name) = (s.namespace(), s.name_any());
-            connection::referencing(&c4, |conn| {
-                let same_ns = conn.namespace() == ns;
-                let reads_input = || {
-                    conn.spec
-                        .input_from
-                        .iter()
-                        .any(|f| f.secret_key_ref.name == name)
-                };
-                (same_ns && (reads_input() || tenant_reads_secret(&tenants, conn, &name)))
-                    || connector_reads_secret(
-                        &connectors,
-                        &cluster_connectors,
-                        conn,
-                        ns.as_deref(),
-                        &name,
-                    )
-            })
+            let readers = secret_readers::SecretReaders::of(
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default(),
+                &connectors,
+                &cluster_connectors,
+                &tenants,
+            );
+            // A Tenant's fields come from Secrets too: the Tenant controller re-checks them.
+            for tenant in readers.tenants() {
+                // Gone only when the Tenant controller is, and then nobody needs telling.
+                let _ = recheck.unbounded_send(tenant);
+            }
+            connection::referencing(&c4, |conn| readers.include(conn))
         })
-}
-
-/// Secrets' metadata, for re-checking the Tenants whose `fieldsFrom` names a changed one;
-/// nothing of them is kept.
-fn fields_secrets(
-    ctx: &Context,
-) -> BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>> {
-    let api: Api<PartialObjectMeta<Secret>> = match ctx.config.namespace.as_deref() {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
-    watcher(api, watcher::Config::default())
-        .default_backoff()
-        .touched_objects()
-        .boxed()
 }
 
 fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Ready<()> {
@@ -479,58 +444,7 @@ fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Rea
     future::ready(())
 }
 
-/// Whether the Connection's connector names the Secret `namespace/name` as its OAuth app or
-/// its tenant-token signing key.
-fn connector_reads_secret(
-    connectors: &Store<Connector>,
-    cluster_connectors: &Store<ClusterConnector>,
-    conn: &Connection,
-    namespace: Option<&str>,
-    name: &str,
-) -> bool {
-    let conn_ns = conn.namespace().unwrap_or_default();
-    let connector_name = &conn.spec.connector_ref.name;
-    let spec = match conn.connector_kind() {
-        ConnectorKind::Connector => connectors
-            .get(&ObjectRef::new(connector_name).within(&conn_ns))
-            .map(|c| c.spec.clone()),
-        ConnectorKind::ClusterConnector => cluster_connectors
-            .get(&ObjectRef::new(connector_name))
-            .map(|c| c.spec.0.clone()),
-    };
-    let Some(spec) = spec else { return false };
-    spec.auth
-        .iter()
-        .chain(spec.options.iter().flat_map(|o| o.values()))
-        .flat_map(|m| {
-            let app = m
-                .client_secret_ref
-                .as_ref()
-                .map(|r| (&r.name, &r.namespace));
-            let key = m.signing_key_ref.as_ref().map(|r| (&r.name, &r.namespace));
-            app.into_iter().chain(key)
-        })
-        .any(|(secret, secret_ns)| {
-            secret == name
-                && secret_ns.as_deref().unwrap_or(&conn_ns) == namespace.unwrap_or_default()
-        })
-}
-
 /// A predicate on the deletion timestamp, so that a deletion always reconciles.
 fn being_deleted(conn: &Connection) -> Option<u64> {
     conn.metadata.deletion_timestamp.as_ref().map(|_| 1)
-}
-
-fn tenant_reads_secret(tenants: &Store<Tenant>, conn: &Connection, secret: &str) -> bool {
-    let Some(ns) = conn.namespace() else {
-        return false;
-    };
-    tenants
-        .get(&ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns))
-        .is_some_and(|t| {
-            t.spec
-                .fields_from
-                .iter()
-                .any(|f| f.secret_key_ref.name == secret)
-        })
 }

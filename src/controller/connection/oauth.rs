@@ -239,6 +239,13 @@ pub async fn obtain(
         obtained.credentials = tokens;
         return Ok(obtained);
     }
+    tracing::debug!(
+        forced,
+        has_token,
+        due = ?due,
+        version = conn.metadata.resource_version.as_deref(),
+        "requesting tokens"
+    );
     let result = request_tokens(conn, resolved, parameters, ctx, (has_token, expires), now).await?;
     obtained.refresh_requested_at = requested.clone().or(obtained.refresh_requested_at);
     match result {
