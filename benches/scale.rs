@@ -258,7 +258,7 @@ async fn refresh(
     objects::request_refresh(&client, ns, &names, &requested).await;
     // Each forced refresh is done once status echoes the request.
     let limit = Duration::from_secs(600);
-    let forced = poll_statuses(&client, ns, limit, |_, s| {
+    let forced = watch_statuses(&client, ns, names.len(), limit, |_, s| {
         s.refresh_requested_at.as_deref() == Some(requested.as_str())
     })
     .await;
@@ -275,7 +275,7 @@ async fn refresh(
     let limit = Duration::from_secs(args.token_lifetime + 120);
     // Refreshed since the forced refresh: lastRefreshedAt moved on. At the default lifetime the
     // next refresh is a minute or more later, so none is missed between two polls.
-    let scheduled = poll_statuses(&client, ns, limit, |name, s| {
+    let scheduled = watch_statuses(&client, ns, names.len(), limit, |name, s| {
         schedule
             .get(name)
             .is_none_or(|(_, last)| s.last_refreshed_at != *last)
@@ -320,36 +320,43 @@ async fn refresh(
     ]
 }
 
-/// Lists the client-credentials Connections every second until `done` has held for the
-/// status of each; returns, by name, the first status it held for (a later refresh of an
-/// early one does not overwrite it).
-async fn poll_statuses(
+/// Watches the client-credentials Connections until `done` has held for the status of each
+/// of `expected`; returns, by name, the first status it held for (a later refresh of an
+/// early one does not overwrite it). A watch, not repeated lists: listing thousands of
+/// Connections every second would load the API server more than the operator does.
+async fn watch_statuses(
     client: &kube::Client,
     ns: &str,
+    expected: usize,
     limit: Duration,
     done: impl Fn(&str, &plugboard::api::ConnectionStatus) -> bool,
 ) -> HashMap<String, plugboard::api::ConnectionStatus> {
-    let deadline = Instant::now() + limit;
+    use futures::TryStreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let api: kube::Api<plugboard::api::Connection> = kube::Api::namespaced(client.clone(), ns);
+    let selector = format!("{}=client-credentials", objects::AUTH_LABEL);
+    let changes = watcher(api, watcher::Config::default().labels(&selector)).applied_objects();
+    let mut changes = std::pin::pin!(changes);
     let mut first: HashMap<String, plugboard::api::ConnectionStatus> = HashMap::new();
-    loop {
-        let all = objects::client_credentials(client, ns).await;
-        for c in &all {
-            let name = kube::ResourceExt::name_any(c);
-            let status = c.status.clone().unwrap_or_default();
+    let watch = async {
+        while first.len() < expected {
+            let Some(c) = changes.try_next().await.expect("watches Connections") else {
+                break;
+            };
+            let name = kube::ResourceExt::name_any(&c);
+            let status = c.status.unwrap_or_default();
             if !first.contains_key(&name) && done(&name, &status) {
                 first.insert(name, status);
             }
         }
-        let waiting = all.len() - first.len();
-        if waiting == 0 {
-            return first;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{waiting} Connections still waiting after {limit:?}"
+    };
+    if tokio::time::timeout(limit, watch).await.is_err() {
+        panic!(
+            "{} Connections still waiting after {limit:?}",
+            expected - first.len()
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    first
 }
 
 /// Polls a metric of the operator until it reaches `target`; returns how long that took.

@@ -155,9 +155,26 @@ fn reflect_events<K: Cached>(
     let (raiser, ready) = readiness::flag();
     let events = raiser.on(reflector::reflector(
         writer,
-        watcher(api, config).default_backoff(),
+        watcher(api, config).default_backoff().modify(slim),
     ));
     (Cache { store, ready }, events)
+}
+
+/// The annotation `kubectl apply` keeps a copy of the whole object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from a cached object what no reconcile reads and what can be as large as the rest
+/// of it: kubectl's copy of the applied object, and the managed fields of other managers.
+/// plugboard's own entry stays (the credentials Secret's tells which data keys it owns).
+/// With 10,000 Connections each byte kept per object is ten kilobytes of the operator.
+fn slim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    if let Some(fields) = meta.managed_fields.as_mut() {
+        fields.retain(|f| f.manager.as_deref() == Some(FIELD_MANAGER));
+    }
 }
 
 /// A reflector whose spec changes and deletions trigger the Connections that use an object
