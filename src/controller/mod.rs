@@ -138,7 +138,7 @@ impl<K> Cached for K where
 }
 
 /// A cache the reconciles read: the store, and whether it has its first full list.
-pub struct Cache<K: Cached> {
+struct Cache<K: Cached> {
     store: Store<K>,
     ready: readiness::Ready,
 }
