@@ -13,14 +13,24 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kube::{Resource, ResourceExt};
+
 /// How long a recorded write may keep a reconcile waiting for the cache. The cache catches up
 /// within milliseconds; past this the watch is broken or the write never changed the object,
 /// and acting on the cache is the lesser evil than waiting forever.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
 
-/// The key of an object in [`OwnWrites`].
-pub fn key(kind: &str, namespace: &str, name: &str) -> String {
-    format!("{kind}/{namespace}/{name}")
+/// How soon a reconcile that found the cache behind its own last writes looks again: the
+/// cache catches up within milliseconds, and waiting a little keeps it from spinning.
+pub const CATCH_UP: Duration = Duration::from_millis(200);
+
+/// The key of the `K` named `namespace/name` in [`OwnWrites`].
+pub fn key<K: Resource<DynamicType = ()>>(namespace: &str, name: &str) -> String {
+    format!("{}/{namespace}/{name}", K::kind(&()))
+}
+
+fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    key::<K>(&obj.namespace().unwrap_or_default(), &obj.name_any())
 }
 
 /// Writes whose effect the caches may not show yet, by object.
@@ -78,6 +88,20 @@ impl OwnWrites {
         self.lock().remove(key);
     }
 
+    /// Records a write that turned the cached `before` into the returned `after`.
+    pub fn wrote_object<K: Resource<DynamicType = ()>>(&self, before: &K, after: &K) {
+        self.wrote(
+            key_of(before),
+            before.meta().resource_version.as_deref(),
+            after.meta().resource_version.as_deref(),
+        );
+    }
+
+    /// Whether the cached `obj` does not yet show this operator's last write to it.
+    pub fn behind<K: Resource<DynamicType = ()>>(&self, obj: &K) -> bool {
+        self.not_yet_seen(&key_of(obj), obj.meta().resource_version.as_deref())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         // A panic elsewhere while holding the lock leaves a plain map behind, still usable.
         self.pending
@@ -88,6 +112,38 @@ impl OwnWrites {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// What kube-runtime's finalizer helper is about to write to an object: it adds the finalizer
+/// (without handing back the new version) or, once cleanup is done, removes it.
+pub struct FinalizerWrite {
+    key: String,
+    version: Option<String>,
+    adds: bool,
+    deleting: bool,
+}
+
+impl FinalizerWrite {
+    pub fn of<K: Resource<DynamicType = ()>>(obj: &K, finalizer: &str) -> Self {
+        let deleting = obj.meta().deletion_timestamp.is_some();
+        Self {
+            key: key_of(obj),
+            version: obj.meta().resource_version.clone(),
+            adds: !deleting && !obj.finalizers().iter().any(|f| f == finalizer),
+            deleting,
+        }
+    }
+
+    /// Records the outcome of a successful reconcile: an added finalizer changed the object
+    /// (a reconcile on the cache without it would add it again and be refused, its JSON patch
+    /// testing the old list); a deleted object needs no memory.
+    pub fn succeeded(self, writes: &OwnWrites) {
+        if self.adds {
+            writes.changed(self.key, self.version.as_deref());
+        } else if self.deleting {
+            writes.forget(&self.key);
+        }
     }
 }
 
@@ -138,5 +194,24 @@ mod tests {
         writes.wrote("Connection/ns/a".into(), Some("1"), Some("2"));
         writes.forget("Connection/ns/a");
         assert_eq!(writes.len(), 0);
+    }
+
+    fn config_map(version: &str, finalizers: &[&str]) -> k8s_openapi::api::core::v1::ConfigMap {
+        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+        cm.metadata.name = Some("a".into());
+        cm.metadata.namespace = Some("ns".into());
+        cm.metadata.resource_version = Some(version.into());
+        cm.metadata.finalizers = Some(finalizers.iter().map(|f| f.to_string()).collect());
+        cm
+    }
+
+    #[test]
+    fn an_added_finalizer_is_awaited_one_already_there_is_not() {
+        let writes = OwnWrites::default();
+        FinalizerWrite::of(&config_map("4", &["x"]), "x").succeeded(&writes);
+        assert_eq!(writes.len(), 0);
+        FinalizerWrite::of(&config_map("4", &[]), "x").succeeded(&writes);
+        assert!(writes.behind(&config_map("4", &[])));
+        assert!(!writes.behind(&config_map("5", &["x"])));
     }
 }

@@ -4,7 +4,6 @@
 //! own finalizers revoke their credentials at the providers.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -17,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::conditions::{self, Desired, READY, RECONCILING, STALLED};
 use super::connection::dereference::merge_from_secrets;
-use super::{Context, FIELD_MANAGER};
+use super::{Context, FIELD_MANAGER, own_writes};
 use crate::api::{Connection, ConnectionCounts, ConnectionState, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::schemas;
@@ -122,15 +121,13 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     if !ctx.caches_ready().await {
         return Ok(Action::requeue(RETRY));
     }
-    let (key, version) = (cache_key(&tenant), tenant.meta().resource_version.clone());
     // Every change of one of its Connections recounts the Tenant, often before the cache
     // shows the status (or finalizer) the last count wrote; counting again from there
     // would write the same status twice, or be refused adding the finalizer twice.
-    if ctx.own_writes.not_yet_seen(&key, version.as_deref()) {
-        return Ok(Action::requeue(CACHE_CATCH_UP));
+    if ctx.own_writes.behind(tenant.as_ref()) {
+        return Ok(Action::requeue(own_writes::CATCH_UP));
     }
-    let deleting = tenant.meta().deletion_timestamp.is_some();
-    let adds_finalizer = !deleting && !tenant.finalizers().iter().any(|f| f == FINALIZER);
+    let finalizing = own_writes::FinalizerWrite::of(tenant.as_ref(), FINALIZER);
     let api: Api<Tenant> =
         Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
     let result = finalizer(&api, FINALIZER, tenant, |event| async {
@@ -141,24 +138,10 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     })
     .await
     .map_err(crate::controller::finalizer_error);
-    if result.is_ok() && adds_finalizer {
-        ctx.own_writes.changed(key, version.as_deref());
-    } else if result.is_ok() && deleting {
-        ctx.own_writes.forget(&key);
+    if result.is_ok() {
+        finalizing.succeeded(&ctx.own_writes);
     }
     result
-}
-
-/// How soon a Tenant whose cached copy lags this operator's last write is looked at again: the
-/// cache catches up within milliseconds.
-const CACHE_CATCH_UP: Duration = Duration::from_millis(200);
-
-fn cache_key(tenant: &Tenant) -> String {
-    crate::controller::own_writes::key(
-        "Tenant",
-        &tenant.namespace().unwrap_or_default(),
-        &tenant.name_any(),
-    )
 }
 
 /// The Tenant is being deleted: delete its Connections and keep the Tenant until they are
@@ -238,11 +221,7 @@ async fn write_status(
                 &Patch::Apply(patch),
             )
             .await?;
-        ctx.own_writes.wrote(
-            cache_key(tenant),
-            tenant.meta().resource_version.as_deref(),
-            written.meta().resource_version.as_deref(),
-        );
+        ctx.own_writes.wrote_object(tenant, &written);
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ use self::oauth::Obtained;
 use self::status::Stage;
 use self::test::Purpose;
 use crate::api::{AuthType, Connection};
-use crate::controller::Context;
+use crate::controller::{Context, own_writes};
 use crate::error::Error;
 
 /// The finalizer that holds a Connection until its credentials are revoked and deleted.
@@ -63,15 +63,13 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     }
     if behind_own_writes(&conn, ctx) {
         tracing::debug!("the cache does not show this reconcile's last writes yet; waiting");
-        return Ok(Action::requeue(CACHE_CATCH_UP));
+        return Ok(Action::requeue(own_writes::CATCH_UP));
     }
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
-    let (key, version) = (cache_key(&conn), conn.meta().resource_version.clone());
-    let adds_finalizer = conn.meta().deletion_timestamp.is_none()
-        && !conn.finalizers().iter().any(|f| f == FINALIZER);
-    let deleting = conn.meta().deletion_timestamp.is_some();
+    let finalizing = own_writes::FinalizerWrite::of(conn.as_ref(), FINALIZER);
     let secret_key = store::cache_key(&conn);
+    let deleting = conn.meta().deletion_timestamp.is_some();
     let result = finalizer(&api, FINALIZER, conn, |event| async {
         match event {
             Finalizer::Apply(conn) => apply(&conn, ctx).await,
@@ -80,28 +78,13 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     })
     .await
     .map_err(crate::controller::finalizer_error);
-    if result.is_ok() && adds_finalizer {
-        // Without this, a reconcile triggered before the cache has the finalizer would try
-        // to add it again and be refused (its JSON patch tests the old list).
-        ctx.own_writes.changed(key, version.as_deref());
-    } else if result.is_ok() && deleting {
-        ctx.own_writes.forget(&key);
-        ctx.own_writes.forget(&secret_key);
+    if result.is_ok() {
+        finalizing.succeeded(&ctx.own_writes);
+        if deleting {
+            ctx.own_writes.forget(&secret_key);
+        }
     }
     result
-}
-
-/// How soon a reconcile that found the cache behind its own last writes looks again: the
-/// cache catches up within milliseconds, and waiting a little keeps it from spinning.
-const CACHE_CATCH_UP: Duration = Duration::from_millis(200);
-
-/// The Connection's key in [`crate::controller::own_writes::OwnWrites`].
-pub(crate) fn cache_key(conn: &Connection) -> String {
-    crate::controller::own_writes::key(
-        "Connection",
-        &conn.namespace().unwrap_or_default(),
-        &conn.name_any(),
-    )
 }
 
 /// Whether the cached Connection or its cached credentials Secret do not yet show what the
@@ -114,13 +97,10 @@ fn behind_own_writes(conn: &Connection, ctx: &Context) -> bool {
     let secret_version = secret
         .as_deref()
         .and_then(|s| s.meta().resource_version.as_deref());
-    let conn_behind = ctx
-        .own_writes
-        .not_yet_seen(&cache_key(conn), conn.meta().resource_version.as_deref());
-    let secret_behind = ctx
-        .own_writes
-        .not_yet_seen(&store::cache_key(conn), secret_version);
-    conn_behind || secret_behind
+    ctx.own_writes.behind(conn)
+        || ctx
+            .own_writes
+            .not_yet_seen(&store::cache_key(conn), secret_version)
 }
 
 /// Only Kubernetes API failures reach here (pipeline errors become status); retry them soon.

@@ -208,11 +208,7 @@ pub async fn write(
             &Patch::Apply(patch),
         )
         .await?;
-    ctx.own_writes.wrote(
-        super::cache_key(conn),
-        conn.meta().resource_version.as_deref(),
-        written.meta().resource_version.as_deref(),
-    );
+    ctx.own_writes.wrote_object(conn, &written);
     let before = ready_reason(&current);
     let after = ready_reason(&status);
     // A transition is a change of Ready or its reason; a reworded message is not one.

@@ -30,8 +30,7 @@ pub fn secret_name(conn: &Connection) -> String {
 
 /// The credentials Secret's key in [`crate::controller::own_writes::OwnWrites`].
 pub fn cache_key(conn: &Connection) -> String {
-    crate::controller::own_writes::key(
-        "Secret",
+    crate::controller::own_writes::key::<Secret>(
         &conn.namespace().unwrap_or_default(),
         &secret_name(conn),
     )
