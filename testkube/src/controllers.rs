@@ -41,6 +41,7 @@ pub fn sync_crds(store: &mut Store) {
         }
     }
     store.registry = crate::resource::Registry::new(types);
+    store.recheck_all();
 }
 
 fn has_finalizer(object: &Value, name: &str) -> bool {
@@ -132,8 +133,7 @@ fn crds(store: &mut Store) -> bool {
     let mut changed = false;
     for (key, crd) in terminating {
         let content: Vec<(Key, bool)> = store
-            .all()
-            .filter(|(k, _)| k.resource == key.name)
+            .list(&key.name, None)
             .map(|(k, s)| (k.clone(), deleting(&s.object)))
             .collect();
         for (k, _) in content.iter().filter(|(_, d)| !d) {
@@ -208,39 +208,43 @@ enum Verdict {
     Keep(Vec<String>),
 }
 
+/// The collector's verdict on one owned object, if it has one.
+fn verdict(store: &Store, key: &Key) -> Option<Verdict> {
+    let object = &store.get(key)?.object;
+    let refs = object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?;
+    if refs.is_empty() {
+        return None;
+    }
+    // An owner kind this server does not serve: leave it, as GC would.
+    let owners = owners_of(store, key, object)?;
+    let alive: Vec<bool> = owners.iter().map(|o| solid(store, o)).collect();
+    if alive.iter().all(|a| *a) {
+        None
+    } else if alive.iter().all(|a| !a) {
+        (!deleting(object)).then_some(Verdict::Collect)
+    } else {
+        let keep = owners
+            .into_iter()
+            .zip(&alive)
+            .filter(|(_, a)| **a)
+            .map(|(o, _)| o.uid)
+            .collect();
+        Some(Verdict::Keep(keep))
+    }
+}
+
 /// Dependents whose owners are all gone are deleted; those with some owners left lose the
 /// references to the gone (or foreground-deleting) ones.
 fn garbage(store: &mut Store) -> bool {
-    // A sweep follows every write, so the verdicts are reached on borrowed objects and only
-    // the few dependents that change are copied: cloning every owned object on each write
-    // made a store of thousands of them slow to write to.
-    let verdicts: Vec<(Key, Verdict)> = store
-        .all()
-        .filter_map(|(key, s)| {
-            let refs = s
-                .object
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)?;
-            if refs.is_empty() {
-                return None;
-            }
-            // An owner kind this server does not serve: leave it, as GC would.
-            let owners = owners_of(store, key, &s.object)?;
-            let alive: Vec<bool> = owners.iter().map(|o| solid(store, o)).collect();
-            if alive.iter().all(|a| *a) {
-                None
-            } else if alive.iter().all(|a| !a) {
-                (!deleting(&s.object)).then(|| (key.clone(), Verdict::Collect))
-            } else {
-                let keep = owners
-                    .into_iter()
-                    .zip(&alive)
-                    .filter(|(_, a)| **a)
-                    .map(|(o, _)| o.uid)
-                    .collect();
-                Some((key.clone(), Verdict::Keep(keep)))
-            }
-        })
+    // Only the dependents that were written, or whose owners were, since the last look: a
+    // sweep follows every write, and judging every owned object each time made a store of
+    // thousands of them slow to write to.
+    let unchecked = store.take_unchecked();
+    let verdicts: Vec<(Key, Verdict)> = unchecked
+        .iter()
+        .filter_map(|key| verdict(store, key).map(|v| (key.clone(), v)))
         .collect();
     let changed = !verdicts.is_empty();
     for (key, verdict) in verdicts {
@@ -269,24 +273,15 @@ fn garbage(store: &mut Store) -> bool {
 
 fn dependents_of(store: &Store, uid: &str) -> Vec<(Key, Value)> {
     store
-        .all()
-        .filter(|(_, s)| {
-            s.object
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|refs| {
-                    refs.iter()
-                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-                })
-        })
+        .dependents(uid)
         .map(|(k, s)| (k.clone(), s.object.clone()))
         .collect()
 }
 
 fn deleting_with(store: &Store, finalizer: &str) -> Vec<(Key, Value)> {
     store
-        .all()
-        .filter(|(_, s)| deleting(&s.object) && has_finalizer(&s.object, finalizer))
+        .deleting()
+        .filter(|(_, s)| has_finalizer(&s.object, finalizer))
         .map(|(k, s)| (k.clone(), s.object.clone()))
         .collect()
 }
@@ -379,5 +374,31 @@ mod tests {
         store.remove(&owner_key);
         while sweep(&mut store) {}
         assert!(uids(&store).is_empty());
+    }
+
+    #[test]
+    fn only_dependents_touched_since_the_last_sweep_are_judged_and_none_is_missed() {
+        let mut store = Store::new(100, Registry::new(builtins()));
+        let ref_to =
+            |uid: &str| json!([{"apiVersion": "v1", "kind": "Secret", "name": "o", "uid": uid}]);
+        let owner =
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "o", "uid": "u1"}});
+        put(&mut store, "secrets", "ns", "o", owner);
+        let dep = |name: &str, uid: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "uid": format!("d-{name}"), "ownerReferences": ref_to(uid)}});
+        put(&mut store, "secrets", "ns", "kept", dep("kept", "u1"));
+        while sweep(&mut store) {}
+        assert!(
+            store.take_unchecked().is_empty(),
+            "a sweep looks at each once"
+        );
+        // Written after its owner went (or never was): judged because it was written.
+        put(&mut store, "secrets", "ns", "late", dep("late", "gone"));
+        while sweep(&mut store) {}
+        let left: Vec<String> = uids(&store)
+            .into_keys()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(left, ["d-kept", "u1"]);
     }
 }

@@ -2,7 +2,7 @@
 //! and a bounded history of changes for watches to resume from. One lock guards it all; no
 //! request holds it across an await.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -47,8 +47,71 @@ pub struct Stored {
     pub managers: Managers,
 }
 
+/// What the control-plane loops look up instead of reading every object: a sweep follows
+/// every write, and with thousands of objects a full scan per sweep made the server, not the
+/// client under test, the slow part.
+#[derive(Default)]
+struct Index {
+    /// Owner uid to the objects whose `ownerReferences` name it.
+    dependents: HashMap<String, BTreeSet<Key>>,
+    /// Objects with a `deletionTimestamp`.
+    deleting: BTreeSet<Key>,
+    /// Objects with owners whose standing may have changed since the garbage collector last
+    /// looked: the object itself was written, or one of its owners was written or removed.
+    unchecked: BTreeSet<Key>,
+}
+
+impl Index {
+    fn forget(&mut self, key: &Key, object: &Value) {
+        for uid in owner_uids(object) {
+            if let Some(set) = self.dependents.get_mut(uid) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.dependents.remove(uid);
+                }
+            }
+        }
+        self.deleting.remove(key);
+    }
+
+    fn learn(&mut self, key: &Key, object: &Value) {
+        let mut owned = false;
+        for uid in owner_uids(object) {
+            owned = true;
+            self.dependents
+                .entry(uid.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
+        if owned {
+            self.unchecked.insert(key.clone());
+        }
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            self.deleting.insert(key.clone());
+        }
+    }
+
+    /// An owner changed or went: its dependents need another look.
+    fn owner_changed(&mut self, object: &Value) {
+        let uid = object.pointer("/metadata/uid").and_then(Value::as_str);
+        if let Some(deps) = uid.and_then(|u| self.dependents.get(u)) {
+            self.unchecked.extend(deps.iter().cloned());
+        }
+    }
+}
+
+fn owner_uids(object: &Value) -> impl Iterator<Item = &str> {
+    object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+}
+
 pub struct Store {
     objects: BTreeMap<Key, Stored>,
+    index: Index,
     rv: u64,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
@@ -60,6 +123,7 @@ impl Store {
     pub fn new(history_limit: usize, registry: Registry) -> Self {
         Self {
             objects: BTreeMap::new(),
+            index: Index::default(),
             rv: 1,
             history: VecDeque::new(),
             history_limit,
@@ -93,9 +157,40 @@ impl Store {
         })
     }
 
-    /// Every stored object, for the controllers' sweeps.
+    /// Every stored object (a deleted Namespace's content is found this way).
     pub fn all(&self) -> impl Iterator<Item = (&Key, &Stored)> {
         self.objects.iter()
+    }
+
+    /// The objects whose owner references name this uid.
+    pub fn dependents(&self, uid: &str) -> impl Iterator<Item = (&Key, &Stored)> {
+        self.index
+            .dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get_key_value(k))
+    }
+
+    /// The objects being deleted.
+    pub fn deleting(&self) -> impl Iterator<Item = (&Key, &Stored)> {
+        self.index
+            .deleting
+            .iter()
+            .filter_map(|k| self.objects.get_key_value(k))
+    }
+
+    /// The owned objects the garbage collector has not looked at since they or their owners
+    /// changed; taking them marks them looked at.
+    pub fn take_unchecked(&mut self) -> BTreeSet<Key> {
+        std::mem::take(&mut self.index.unchecked)
+    }
+
+    /// Every owned object needs another look (the kinds served changed, so owner references
+    /// that named an unknown kind may name a known one now).
+    pub fn recheck_all(&mut self) {
+        let all = self.index.dependents.values().flatten().cloned();
+        self.index.unchecked.extend(all);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -142,6 +237,11 @@ impl Store {
             metadata.insert("managedFields".into(), rendered);
         }
         let prev = self.objects.get(key).map(|s| s.object.clone());
+        if let Some(prev) = &prev {
+            self.index.forget(key, prev);
+        }
+        self.index.learn(key, &object);
+        self.index.owner_changed(&object);
         let change = if prev.is_some() {
             Change::Modified
         } else {
@@ -161,6 +261,8 @@ impl Store {
     /// Removes an object under the next revision; watchers get its last state.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let stored = self.objects.remove(key)?;
+        self.index.forget(key, &stored.object);
+        self.index.owner_changed(&stored.object);
         self.rv += 1;
         let mut object = stored.object.clone();
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
