@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 
 use self::oauth::Obtained;
 use self::status::Stage;
+pub(crate) use self::store::compact_managed_fields;
 use self::test::Purpose;
 use crate::api::{AuthType, Connection};
 use crate::controller::{Context, own_writes};
