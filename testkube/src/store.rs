@@ -157,6 +157,27 @@ impl Store {
         })
     }
 
+    /// Objects of one resource after the key `(namespace, name)`, in key order: where a
+    /// continued list picks up, without walking the pages before it.
+    pub fn list_after<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+        after: (&str, &str),
+    ) -> impl Iterator<Item = (&'a Key, &'a Stored)> + 'a {
+        use std::ops::Bound;
+        let from = Key {
+            resource: resource.to_owned(),
+            namespace: after.0.to_owned(),
+            name: after.1.to_owned(),
+        };
+        self.objects
+            .range((Bound::Excluded(from), Bound::Unbounded))
+            .take_while(move |(k, _)| {
+                k.resource == resource && namespace.is_none_or(|n| n == k.namespace)
+            })
+    }
+
     /// Every stored object (a deleted Namespace's content is found this way).
     pub fn all(&self) -> impl Iterator<Item = (&Key, &Stored)> {
         self.objects.iter()
