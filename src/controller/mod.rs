@@ -137,6 +137,17 @@ impl<K> Cached for K where
 {
 }
 
+/// Objects per page of a watch's list. kube's default is client-go's 500; a page is held
+/// three times over while it is read (the response body, the decoded list, the cached
+/// copies), and at 10,000 Connections those bursts, not the objects kept, set how much memory
+/// the allocator holds on to. 100 objects cost a list of 10,000 a hundred requests.
+const LIST_PAGE_SIZE: u32 = 100;
+
+/// The watch settings every cache and controller uses.
+fn watch_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE_SIZE)
+}
+
 /// A cache the reconciles read: the store, and whether it has its first full list.
 struct Cache<K: Cached> {
     store: Store<K>,
@@ -188,7 +199,7 @@ fn reflect_specs<K: Cached>(
     Cache<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>>,
 ) {
-    let (cache, events) = reflect_events(api, watcher::Config::default());
+    let (cache, events) = reflect_events(api, watch_config());
     (cache, triggers::spec_changes(events))
 }
 
@@ -233,17 +244,14 @@ pub struct Watches {
 /// it. The web endpoints share the context; `run` consumes the watches.
 pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
     let ns = settings.namespace.clone();
-    let managed =
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let managed = watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let (connectors, connector_events) = reflect_specs(scoped::<Connector>(&client, ns.as_deref()));
     let (cluster_connectors, cluster_connector_events) =
         reflect_specs(Api::<ClusterConnector>::all(client.clone()));
     let (tenants, tenant_events) = reflect_specs(scoped::<Tenant>(&client, ns.as_deref()));
     let (secrets, secret_events) = reflect(scoped::<Secret>(&client, ns.as_deref()), managed);
-    let (connections, connection_events) = reflect(
-        scoped::<Connection>(&client, ns.as_deref()),
-        watcher::Config::default(),
-    );
+    let (connections, connection_events) =
+        reflect(scoped::<Connection>(&client, ns.as_deref()), watch_config());
     // Referenced Secrets (inputFrom, fieldsFrom, clientSecretRef) are the user's and
     // unlabelled: watch only their metadata, keep none of it, and map each change to the
     // Connections that name it.
@@ -251,7 +259,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let referenced_secrets = watcher(secret_metadata, watcher::Config::default())
+    let referenced_secrets = watcher(secret_metadata, watch_config())
         .default_backoff()
         .touched_objects();
     let ctx = Arc::new(Context {
@@ -334,36 +342,27 @@ pub async fn run_prepared(
         .graceful_shutdown_on(shutdown.clone())
         .run(connection::reconcile, connection::error_policy, ctx.clone())
         .for_each(log_queue_error);
-    let namespaced = Controller::new(
-        scoped::<Connector>(&client, ns.as_deref()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown.clone())
-    .run(
-        connector::reconcile_namespaced,
-        connector::error_policy,
-        ctx.clone(),
-    )
-    .for_each(log_queue_error);
-    let cluster = Controller::new(
-        Api::<ClusterConnector>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown.clone())
-    .run(
-        connector::reconcile_cluster,
-        connector::error_policy,
-        ctx.clone(),
-    )
-    .for_each(log_queue_error);
-    let tenants = Controller::new(
-        scoped::<Tenant>(&client, ns.as_deref()),
-        watcher::Config::default(),
-    )
-    .reconcile_on(recounts)
-    .graceful_shutdown_on(shutdown.clone())
-    .run(tenant::reconcile, tenant::error_policy, ctx.clone())
-    .for_each(log_queue_error);
+    let namespaced = Controller::new(scoped::<Connector>(&client, ns.as_deref()), watch_config())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            connector::reconcile_namespaced,
+            connector::error_policy,
+            ctx.clone(),
+        )
+        .for_each(log_queue_error);
+    let cluster = Controller::new(Api::<ClusterConnector>::all(client.clone()), watch_config())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            connector::reconcile_cluster,
+            connector::error_policy,
+            ctx.clone(),
+        )
+        .for_each(log_queue_error);
+    let tenants = Controller::new(scoped::<Tenant>(&client, ns.as_deref()), watch_config())
+        .reconcile_on(recounts)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(tenant::reconcile, tenant::error_policy, ctx.clone())
+        .for_each(log_queue_error);
     future::join4(connections, namespaced, cluster, tenants).await;
     // The watches are gone with the controllers: the caches stop here.
     live.abort();
