@@ -60,7 +60,15 @@ impl OwnWrites {
     /// Records a write to `key`, made against resourceVersion `before`, that is known to have
     /// changed it (adding a finalizer always does).
     pub fn changed(&self, key: String, before: Option<&str>) {
-        self.lock().insert(
+        let mut pending = self.lock();
+        // An entry is otherwise forgotten only when its object is next reconciled, which for
+        // a Connected one is its next refresh: every object written once would keep one.
+        // Expired entries mean nothing, and dropping them just before the map would grow
+        // costs one pass per doubling.
+        if pending.len() == pending.capacity() {
+            pending.retain(|_, write| write.at.elapsed() < CATCH_UP_LIMIT);
+        }
+        pending.insert(
             key,
             Pending {
                 before: before.map(str::to_owned),
@@ -186,6 +194,27 @@ mod tests {
         let writes = OwnWrites::default();
         writes.wrote("Connection/ns/a".into(), Some("10"), Some("11"));
         assert!(!writes.not_yet_seen("Connection/ns/a", Some("12")));
+    }
+
+    #[test]
+    fn expired_writes_are_dropped_before_the_map_grows() {
+        let writes = OwnWrites::default();
+        let long_ago = Instant::now().checked_sub(CATCH_UP_LIMIT * 2);
+        let Some(long_ago) = long_ago else {
+            return; // a machine up for less than 20 s: nothing can have expired yet
+        };
+        for i in 0..100 {
+            let old = Pending {
+                before: Some("1".into()),
+                at: long_ago,
+            };
+            writes.lock().insert(format!("Secret/ns/old-{i}"), old);
+        }
+        for i in 0..200 {
+            writes.wrote(format!("Secret/ns/new-{i}"), Some("1"), Some("2"));
+        }
+        assert_eq!(writes.len(), 200, "only the recent writes are kept");
+        assert!(writes.not_yet_seen("Secret/ns/new-7", Some("1")));
     }
 
     #[test]

@@ -228,7 +228,7 @@ pub async fn write(
             secondary: None,
         };
         let reference = conn.object_ref(&());
-        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(err) = ctx.recorder().publish(&event, &reference).await {
             // An event is a courtesy; failing to record one must not fail the reconcile.
             tracing::warn!(error = %err, "could not record an event");
         }
@@ -249,7 +249,7 @@ pub async fn event(conn: &Connection, ctx: &Context, warning: bool, reason: &str
         action: "Reconcile".to_owned(),
         secondary: None,
     };
-    if let Err(err) = ctx.recorder.publish(&event, &conn.object_ref(&())).await {
+    if let Err(err) = ctx.recorder().publish(&event, &conn.object_ref(&())).await {
         tracing::warn!(error = %err, "could not record an event");
     }
 }
