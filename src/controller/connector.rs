@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
+use super::Context;
 use super::conditions::{self, Desired, READY, RECONCILING, STALLED};
-use super::{Context, FIELD_MANAGER};
 use crate::api::{AuthMethod, ClusterConnector, Connector, ConnectorSpec, ConnectorStatus};
 use crate::error::Error;
 use crate::provider::hosts::AllowedHosts;
@@ -143,25 +142,6 @@ fn next_status<K: Resource>(
     (next != current).then_some(next)
 }
 
-async fn patch_status<K>(
-    api: Api<K>,
-    name: &str,
-    kind: &str,
-    status: ConnectorStatus,
-) -> Result<(), Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let patch = json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": kind, "status": status});
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await?;
-    Ok(())
-}
-
 pub async fn reconcile_namespaced(
     connector: Arc<Connector>,
     ctx: Arc<Context>,
@@ -177,7 +157,7 @@ pub async fn reconcile_namespaced(
             ctx.client.clone(),
             &connector.namespace().unwrap_or_default(),
         );
-        patch_status(api, &connector.name_any(), "Connector", status).await?;
+        ctx.apply_status(api, connector.as_ref(), &status).await?;
     }
     Ok(Action::await_change())
 }
@@ -194,7 +174,7 @@ pub async fn reconcile_cluster(
         &ctx,
     ) {
         let api: Api<ClusterConnector> = Api::all(ctx.client.clone());
-        patch_status(api, &connector.name_any(), "ClusterConnector", status).await?;
+        ctx.apply_status(api, connector.as_ref(), &status).await?;
     }
     Ok(Action::await_change())
 }

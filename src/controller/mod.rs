@@ -3,6 +3,7 @@
 //! take them along when deleted. Every kind is also watched for what it changes in the
 //! Connections that use it.
 
+mod apply_status;
 pub mod conditions;
 pub mod connection;
 pub mod connector;

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::conditions::{self, Desired, READY, RECONCILING, STALLED};
 use super::connection::dereference::merge_from_secrets;
-use super::{Context, FIELD_MANAGER, own_writes};
+use super::{Context, own_writes};
 use crate::api::{Connection, ConnectionCounts, ConnectionState, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::schemas;
@@ -212,16 +212,7 @@ async fn write_status(
     if next != current {
         let api: Api<Tenant> =
             Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
-        let patch =
-            json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Tenant", "status": next});
-        let written = api
-            .patch_status(
-                &tenant.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(patch),
-            )
-            .await?;
-        ctx.own_writes.wrote_object(tenant, &written);
+        ctx.apply_status(api, tenant, &next).await?;
     }
     Ok(())
 }

@@ -38,6 +38,8 @@ const CALLS: &[(&str, &[&str], &str)] = &[
     (".patch(", &["patch"], ""),
     (".patch_metadata(", &["patch"], ""),
     (".patch_status(", &["patch"], "status"),
+    // plugboard's own Context::apply_status: a server-side apply of the status subresource.
+    (".apply_status(", &["patch"], "status"),
     (".replace(", &["update"], ""),
     (".replace_status(", &["update"], "status"),
     (".delete(", &["delete"], ""),

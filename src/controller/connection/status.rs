@@ -1,16 +1,15 @@
 //! Step 6: the status a person reads, written only when it changed.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use crate::api::{Connection, ConnectionState, ConnectionStatus};
+use crate::controller::Context;
 use crate::controller::conditions::{
     self, AUTHORIZED, Desired, READY, RECONCILING, STALLED, TESTED,
 };
-use crate::controller::{Context, FIELD_MANAGER};
 use crate::error::Error;
 
 /// How far the pipeline got, which decides `Authorized` and `Tested`.
@@ -196,19 +195,7 @@ pub async fn write(
     }
     let api: Api<Connection> =
         Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "plugboard.dev/v1alpha1",
-        "kind": "Connection",
-        "status": status,
-    });
-    let written = api
-        .patch_status(
-            &conn.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(patch),
-        )
-        .await?;
-    ctx.own_writes.wrote_object(conn, &written);
+    ctx.apply_status(api, conn, &status).await?;
     let before = ready_reason(&current);
     let after = ready_reason(&status);
     // A transition is a change of Ready or its reason; a reworded message is not one.
