@@ -30,7 +30,7 @@ use crate::templates::Templates;
 
 /// The field manager of every write the controller makes.
 pub const FIELD_MANAGER: &str = "plugboard";
-/// The label on every object plugboard creates; the operator caches only Secrets with it.
+/// The label on every object plugboard creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "plugboard";
 
@@ -85,8 +85,6 @@ pub struct Context {
     /// Every Connection in scope: the Connection controller's own cache, which the Tenant
     /// controller counts from.
     pub connections: Store<Connection>,
-    /// Only the Secrets plugboard manages (label selector), never every Secret.
-    pub secrets: Store<Secret>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether the caches above are being filled. Off on a replica that does not lead, whose
     /// HTTP endpoints then read from the API instead.
@@ -95,7 +93,7 @@ pub struct Context {
     pub own_writes: own_writes::OwnWrites,
     /// Whether each cache above has its first full list (`readiness` says why not the
     /// stores' own `wait_until_ready`).
-    ready: [readiness::Ready; 5],
+    ready: [readiness::Ready; 4],
 }
 
 impl Context {
@@ -107,9 +105,9 @@ impl Context {
     /// right after a start a connector or tenant is not reported missing while the cache
     /// is still filling. False if a cache's watch ended first.
     pub async fn caches_ready(&self) -> bool {
-        let [a, b, c, d, e] = &self.ready;
-        let (a, b, c, d, e) = future::join5(a.wait(), b.wait(), c.wait(), d.wait(), e.wait()).await;
-        a && b && c && d && e
+        let [a, b, c, d] = &self.ready;
+        let (a, b, c, d) = future::join4(a.wait(), b.wait(), c.wait(), d.wait()).await;
+        a && b && c && d
     }
 }
 
@@ -178,19 +176,13 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops from a cached object what no reconcile reads and what can be as large as the rest
 /// of it: kubectl's copy of the applied object, and the managed fields (a JSON tree per
-/// object: 14 of 33 MiB of heap at 2,000 Connections, by heaptrack). A credentials Secret
-/// keeps the one fact read of them, the data keys plugboard applied, in a compact form.
+/// object: 14 of 33 MiB of heap at 2,000 Connections, by heaptrack).
 fn slim<K: Resource<DynamicType = ()>>(obj: &mut K) {
-    let secret = K::kind(&()) == "Secret";
     let meta = obj.meta_mut();
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(LAST_APPLIED);
     }
-    if secret {
-        connection::compact_managed_fields(meta);
-    } else {
-        meta.managed_fields = None;
-    }
+    meta.managed_fields = None;
 }
 
 /// A reflector whose spec changes and deletions trigger the Connections that use an object
@@ -238,30 +230,28 @@ pub struct Watches {
     cluster_connectors: BoxStream<'static, Result<ClusterConnector, watcher::Error>>,
     tenants: BoxStream<'static, Result<Tenant, watcher::Error>>,
     connections: BoxStream<'static, Result<Connection, watcher::Error>>,
-    secrets: BoxStream<'static, Result<Secret, watcher::Error>>,
-    referenced_secrets: BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>>,
+    secrets: BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>>,
 }
 
 /// Builds the shared context (caches, HTTP client, event recorder) and the watches that fill
 /// it. The web endpoints share the context; `run` consumes the watches.
 pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
     let ns = settings.namespace.clone();
-    let managed = watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let (connectors, connector_events) = reflect_specs(scoped::<Connector>(&client, ns.as_deref()));
     let (cluster_connectors, cluster_connector_events) =
         reflect_specs(Api::<ClusterConnector>::all(client.clone()));
     let (tenants, tenant_events) = reflect_specs(scoped::<Tenant>(&client, ns.as_deref()));
-    let (secrets, secret_events) = reflect(scoped::<Secret>(&client, ns.as_deref()), managed);
     let (connections, connection_events) =
         reflect(scoped::<Connection>(&client, ns.as_deref()), watch_config());
-    // Referenced Secrets (inputFrom, fieldsFrom, clientSecretRef) are the user's and
-    // unlabelled: watch only their metadata, keep none of it, and map each change to the
-    // Connections that name it.
+    // No Secret is cached: a reconcile reads the Secrets it needs (`connection::store::read`,
+    // `dereference`). Their metadata is watched, and nothing of it kept, to map each change to
+    // the Connections it concerns: the owner of a credentials Secret, and the Connections
+    // that read a Secret (inputFrom, fieldsFrom, clientSecretRef, signingKeyRef).
     let secret_metadata: Api<PartialObjectMeta<Secret>> = match ns.as_deref() {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let referenced_secrets = watcher(secret_metadata, watch_config())
+    let secret_events = watcher(secret_metadata, watch_config())
         .default_backoff()
         .touched_objects();
     let ctx = Arc::new(Context {
@@ -280,13 +270,11 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
             cluster_connectors.ready,
             tenants.ready,
             connections.ready,
-            secrets.ready,
         ],
         connectors: connectors.store,
         cluster_connectors: cluster_connectors.store,
         tenants: tenants.store,
         connections: connections.store,
-        secrets: secrets.store,
         metrics: settings.metrics.clone(),
         caches_live: std::sync::atomic::AtomicBool::new(false),
         own_writes: own_writes::OwnWrites::default(),
@@ -298,7 +286,6 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         tenants: tenant_events.boxed(),
         connections: connection_events.boxed(),
         secrets: secret_events.boxed(),
-        referenced_secrets: referenced_secrets.boxed(),
     };
     (ctx, watches)
 }
@@ -393,7 +380,6 @@ fn connection_controller(
         tenants: tenant_events,
         connections: connection_events,
         secrets: secret_events,
-        referenced_secrets,
     } = watches;
     // A Connection's own status writes must not trigger its next reconcile: that would turn
     // every backoff into an immediate retry. Only what a person or the API server changes
@@ -427,7 +413,6 @@ fn connection_controller(
         ctx.tenants.clone(),
     );
     controller
-        .owns_stream(secret_events)
         .watches_stream(connector_events, move |c: Connector| {
             let (ns, name) = (c.namespace(), c.name_any());
             connection::referencing(&c1, |conn| {
@@ -449,7 +434,8 @@ fn connection_controller(
                 conn.namespace() == ns && conn.spec.tenant_ref.name == name
             })
         })
-        .watches_stream(referenced_secrets, move |s| {
+        .watches_stream(secret_events, move |s| {
+            let owner = connection::owner_of(&s.metadata);
             let readers = secret_readers::SecretReaders::of(
                 s.metadata.namespace.as_deref().unwrap_or_default(),
                 s.metadata.name.as_deref().unwrap_or_default(),
@@ -462,7 +448,9 @@ fn connection_controller(
                 // Gone only when the Tenant controller is, and then nobody needs telling.
                 let _ = recheck.unbounded_send(tenant);
             }
-            connection::referencing(&c4, |conn| readers.include(conn))
+            let mut affected = connection::referencing(&c4, |conn| readers.include(conn));
+            affected.extend(owner);
+            affected
         })
 }
 
@@ -501,23 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_secret_keeps_a_compact_record_of_its_data_keys() {
-        let mut secret = Secret {
-            metadata: meta(json!({"f:data": {"f:access_token": {}}, "f:type": {}})),
-            ..Secret::default()
-        };
-        slim(&mut secret);
-        assert!(secret.annotations().is_empty());
-        let fields = secret.metadata.managed_fields.unwrap_or_default();
-        assert_eq!(fields.len(), 1);
-        assert_eq!(
-            fields[0].fields_v1.as_ref().map(|f| &f.0),
-            Some(&json!("access_token"))
-        );
-    }
-
-    #[test]
-    fn other_cached_kinds_keep_no_managed_fields() {
+    fn cached_objects_keep_no_managed_fields_and_no_last_applied_copy() {
         let spec = json!({"connectorRef": {"name": "c"}, "tenantRef": {"name": "t"}});
         let mut conn = Connection::new("x", serde_json::from_value(spec).expect("a spec"));
         conn.metadata = meta(json!({"f:status": {}}));

@@ -1,7 +1,8 @@
 //! The Connection controller: dereference → validate → credentials → store → test → status.
 //!
 //! Each step is a submodule. A reconcile that finds everything as it should be makes no API
-//! write: the Secret is compared with the watch cache and the status with the object's own.
+//! write: the credentials Secret, read once per reconcile, is compared with what it should
+//! be, and the status with the object's own.
 
 pub mod authorize;
 mod credentials;
@@ -27,7 +28,6 @@ use secrecy::ExposeSecret;
 
 use self::oauth::Obtained;
 use self::status::Stage;
-pub(crate) use self::store::compact_managed_fields;
 use self::test::Purpose;
 use crate::api::{AuthType, Connection};
 use crate::controller::{Context, own_writes};
@@ -62,15 +62,13 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     if !ctx.caches_ready().await {
         return Ok(Action::requeue(BACKOFF_MIN));
     }
-    if behind_own_writes(&conn, ctx) {
+    if ctx.own_writes.behind(conn.as_ref()) {
         tracing::debug!("the cache does not show this reconcile's last writes yet; waiting");
         return Ok(Action::requeue(own_writes::CATCH_UP));
     }
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
     let finalizing = own_writes::FinalizerWrite::of(conn.as_ref(), FINALIZER);
-    let secret_key = store::cache_key(&conn);
-    let deleting = conn.meta().deletion_timestamp.is_some();
     let result = finalizer(&api, FINALIZER, conn, |event| async {
         match event {
             Finalizer::Apply(conn) => apply(&conn, ctx).await,
@@ -81,27 +79,8 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     .map_err(crate::controller::finalizer_error);
     if result.is_ok() {
         finalizing.succeeded(&ctx.own_writes);
-        if deleting {
-            ctx.own_writes.forget(&secret_key);
-        }
     }
     result
-}
-
-/// Whether the cached Connection or its cached credentials Secret do not yet show what the
-/// last reconcile wrote. Acting on them would repeat that reconcile's work: refresh tokens
-/// that were just refreshed, and write the same status again.
-fn behind_own_writes(conn: &Connection, ctx: &Context) -> bool {
-    let secret = ctx.secrets.get(
-        &ObjectRef::new(&store::secret_name(conn)).within(&conn.namespace().unwrap_or_default()),
-    );
-    let secret_version = secret
-        .as_deref()
-        .and_then(|s| s.meta().resource_version.as_deref());
-    ctx.own_writes.behind(conn)
-        || ctx
-            .own_writes
-            .not_yet_seen(&store::cache_key(conn), secret_version)
 }
 
 /// Only Kubernetes API failures reach here (pipeline errors become status); retry them soon.
@@ -282,11 +261,15 @@ async fn pipeline(
     let parameters = validate::merged_parameters(&resolved, conn);
     validate::check(&resolved, &parameters).map_err(at(Stage::Credentials))?;
     let context = credentials::context(conn, &resolved, &parameters);
+    let current = store::read(conn, ctx)
+        .await
+        .map_err(at(Stage::Credentials))?;
+    let current = current.as_ref();
     let tokens = match resolved.auth.type_ {
         AuthType::Oauth2 | AuthType::ClientCredentials => {
-            oauth::obtain(conn, &resolved, &parameters, ctx, now.0).await
+            oauth::obtain(conn, &resolved, &parameters, current, ctx, now.0).await
         }
-        AuthType::TenantToken => tenant_token::obtain(conn, &resolved, ctx, now.0).await,
+        AuthType::TenantToken => tenant_token::obtain(conn, &resolved, current, ctx, now.0).await,
         _ => credentials::obtain(&resolved, &context, ctx).map(|credentials| Obtained {
             credentials,
             ..Obtained::default()
@@ -305,7 +288,7 @@ async fn pipeline(
     };
     let want = store::desired(conn, creds, client.as_ref().map(|(c, _)| c));
     // New tokens are persisted here, before the test or anything else uses them.
-    let wrote = store::apply(conn, want, tokens.precondition.clone(), ctx)
+    let wrote = store::apply(conn, want, current, tokens.precondition.clone(), ctx)
         .await
         .map_err(at(Stage::Credentials))?;
     let interval = resolved
@@ -400,8 +383,10 @@ async fn disconnect_on_request(
     ctx: &Context,
     now: &Time,
 ) -> Result<Action, Error> {
-    if let Err(err) = revoke(conn, ctx).await {
-        let message = redact(&err.to_string(), &stored_values(conn, ctx));
+    let current = store::read(conn, ctx).await?;
+    let stored = current.as_ref().map(store::stored);
+    if let Err(err) = revoke(conn, stored.as_ref(), ctx).await {
+        let message = redact(&err.to_string(), &values(stored.as_ref()));
         let (state, desired) = status::failed(&err, Stage::Test, &message);
         let attempts = conn
             .status
@@ -416,7 +401,7 @@ async fn disconnect_on_request(
         status::write(conn, next, ctx).await?;
         return Ok(Action::requeue(delay));
     }
-    store::delete(conn, ctx).await?;
+    store::delete(conn, current.as_ref(), ctx).await?;
     let (state, desired) = status::disconnected();
     let next = status::next(conn, state, &desired, now, |s| {
         s.credentials_ref = None;
@@ -433,7 +418,9 @@ async fn disconnect_on_request(
 /// The Connection is being deleted: revoke at the provider, then let it go. A provider that
 /// keeps failing holds deletion for `DISCONNECT_GRACE` at most.
 async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
-    match revoke(conn, ctx).await {
+    let current = store::read(conn, ctx).await?;
+    let stored = current.as_ref().map(store::stored);
+    match revoke(conn, stored.as_ref(), ctx).await {
         Ok(()) => {}
         Err(err) if matches!(err, Error::Kube(_)) => return Err(err),
         Err(err) => {
@@ -457,7 +444,7 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
                         "revoking before deletion: {err}; deletion waits up to {}s",
                         grace.as_secs()
                     ),
-                    &stored_values(conn, ctx),
+                    &values(stored.as_ref()),
                 );
                 let (state, desired) = status::failed(&err, Stage::Test, &message);
                 let delay = backoff(attempts);
@@ -480,7 +467,7 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
             status::event(conn, ctx, true, "DisconnectAbandoned", note).await;
         }
     }
-    store::delete(conn, ctx).await?;
+    store::delete(conn, current.as_ref(), ctx).await?;
     ctx.metrics.connection_state(
         &conn.namespace().unwrap_or_default(),
         &conn.name_any(),
@@ -490,8 +477,12 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Sends the connector's disconnect request with the stored credentials, if both exist.
-async fn revoke(conn: &Connection, ctx: &Context) -> Result<(), Error> {
-    let Some(stored) = store::stored(conn, ctx) else {
+async fn revoke(
+    conn: &Connection,
+    stored: Option<&credentials::Credentials>,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let Some(stored) = stored else {
         return Ok(());
     };
     let resolved = match dereference::resolve(conn, ctx).await {
@@ -501,7 +492,7 @@ async fn revoke(conn: &Connection, ctx: &Context) -> Result<(), Error> {
         Err(err) => return Err(err),
     };
     if resolved.auth.revoke_uri.is_some() {
-        revoke_tokens(conn, &resolved, &stored, ctx).await?;
+        revoke_tokens(conn, &resolved, stored, ctx).await?;
     }
     let (Some(request), Some(api_client)) = (
         &resolved.connector.disconnect,
@@ -511,7 +502,7 @@ async fn revoke(conn: &Connection, ctx: &Context) -> Result<(), Error> {
     };
     let parameters = validate::merged_parameters(&resolved, conn);
     let context =
-        credentials::with_credentials(credentials::context(conn, &resolved, &parameters), &stored);
+        credentials::with_credentials(credentials::context(conn, &resolved, &parameters), stored);
     let (client, allowed) = credentials::render_api_client(&resolved, api_client, &context, ctx)?;
     test::send(
         Purpose::Disconnect,
@@ -575,8 +566,8 @@ fn plus(now: &Time, delay: Duration) -> String {
 
 /// The stored credential values, to scrub from messages about a revocation: the provider's
 /// answer may echo a credential back.
-fn stored_values(conn: &Connection, ctx: &Context) -> Vec<String> {
-    store::stored(conn, ctx)
+fn values(stored: Option<&credentials::Credentials>) -> Vec<String> {
+    stored
         .into_iter()
         .flatten()
         .map(|(_, v)| v.expose_secret().to_owned())
@@ -594,6 +585,20 @@ fn redact(message: &str, secrets: &[String]) -> String {
         .fold(message.to_owned(), |text, secret| {
             text.replace(secret.as_str(), "[redacted]")
         })
+}
+
+/// The Connection that owns an object (its credentials Secret), for the controller's
+/// watches: a Secret someone edited or deleted is put back by its owner's reconcile.
+pub fn owner_of(
+    meta: &kube::api::ObjectMeta,
+) -> Option<kube::runtime::reflector::ObjectRef<Connection>> {
+    let api_version = Connection::api_version(&());
+    let owner = meta.owner_references.iter().flatten().find(|o| {
+        o.controller == Some(true)
+            && o.kind == Connection::kind(&())
+            && o.api_version == api_version
+    })?;
+    Some(kube::runtime::reflector::ObjectRef::new(&owner.name).within(meta.namespace.as_deref()?))
 }
 
 /// The Connections a change to some object affects, for the controller's watches.
@@ -619,6 +624,39 @@ mod tests {
         assert!(backoff(3) >= Duration::from_secs(8));
         assert!(backoff(30) <= BACKOFF_MAX.mul_f64(1.2));
         assert!(backoff(30) >= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_secret_triggers_the_connection_that_controls_it_only() {
+        let conn = Connection::new(
+            "billing",
+            serde_json::from_value(serde_json::json!({
+                "connectorRef": {"name": "c"}, "tenantRef": {"name": "t"}
+            }))
+            .expect("a spec"),
+        );
+        let mut conn = conn;
+        conn.metadata.namespace = Some("team-a".to_owned());
+        conn.metadata.uid = Some("u-1".to_owned());
+        let owner = conn.controller_owner_ref(&()).expect("an owner reference");
+        let mut meta = kube::api::ObjectMeta {
+            namespace: Some("team-a".to_owned()),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            owner_of(&meta),
+            Some(ObjectRef::new("billing").within("team-a"))
+        );
+        // A mere owner (garbage collection only), or another kind, is not a trigger.
+        let mut not_controller = owner.clone();
+        not_controller.controller = None;
+        meta.owner_references = Some(vec![not_controller]);
+        assert_eq!(owner_of(&meta), None);
+        let mut other_kind = owner;
+        other_kind.kind = "Tenant".to_owned();
+        meta.owner_references = Some(vec![other_kind]);
+        assert_eq!(owner_of(&meta), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Step 3 for `oauth2` and `client-credentials`: use the stored tokens while they are fresh,
 //! refresh them ahead of expiry, and decide when a person must authorize again.
 //!
-//! Rotation safety: the refresh token is read from the API (not the cache) right before it is
-//! used; on `invalid_grant` the store is read again, because another writer (the callback, or
-//! a previous leader) may have rotated it; new tokens are persisted before anything uses them
+//! Rotation safety: the refresh token comes from the credentials Secret as the reconcile read
+//! it from the API a moment before (`store::read`; there is no cached copy to be stale); on
+//! `invalid_grant` the store is read again, because another writer (the callback, or a
+//! previous leader) may have rotated it in between; new tokens are persisted before anything uses them
 //! (see `store::apply` with a precondition); a response without a refresh token keeps the old
 //! one.
 
@@ -13,7 +14,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
-use kube::api::Api;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
@@ -214,14 +214,11 @@ pub async fn obtain(
     conn: &Connection,
     resolved: &Resolved,
     parameters: &Map<String, Value>,
+    current: Option<&Secret>,
     ctx: &Context,
     now: Timestamp,
 ) -> Result<Obtained, Error> {
-    let cached = ctx.secrets.get(
-        &kube::runtime::reflector::ObjectRef::new(&store::secret_name(conn))
-            .within(&conn.namespace().unwrap_or_default()),
-    );
-    let tokens = stored(cached.as_deref());
+    let tokens = stored(current);
     let status = conn.status.clone().unwrap_or_default();
     let requested = conn.annotations().get(REFRESH_REQUESTED_AT).cloned();
     let forced = requested.is_some() && requested != status.refresh_requested_at;
@@ -246,7 +243,7 @@ pub async fn obtain(
         version = conn.metadata.resource_version.as_deref(),
         "requesting tokens"
     );
-    let result = request_tokens(conn, resolved, parameters, ctx, (has_token, expires), now).await?;
+    let result = request_tokens(conn, resolved, parameters, ctx, (&tokens, expires), now).await?;
     obtained.refresh_requested_at = requested.clone().or(obtained.refresh_requested_at);
     match result {
         Ok(new) => {
@@ -270,7 +267,7 @@ pub async fn obtain(
             obtained.next_refresh_at = new.expires_at.map(|e| refresh_due(now, e));
             obtained.refreshed_at = Some(now);
             obtained.precondition = Some(
-                cached
+                current
                     .and_then(|s| s.resource_version())
                     .unwrap_or_default(),
             );
@@ -309,7 +306,7 @@ async fn request_tokens(
     resolved: &Resolved,
     parameters: &Map<String, Value>,
     ctx: &Context,
-    (has_token, expires): (bool, Option<Timestamp>),
+    (tokens, expires): (&Credentials, Option<Timestamp>),
     now: Timestamp,
 ) -> Result<Result<Tokens, TokenError>, Error> {
     guard_endpoints(resolved, ctx)?;
@@ -324,7 +321,7 @@ async fn request_tokens(
             );
             flow::client_credentials(&ctx.http, &app, &endpoints(resolved), &ask).await
         }
-        _ => refresh_oauth2(conn, resolved, &app, ctx, has_token, expires, now).await?,
+        _ => refresh_oauth2(conn, resolved, &app, ctx, (tokens, expires), now).await?,
     };
     ctx.metrics.provider_call("token", started.elapsed());
     ctx.metrics.refreshed(match &result {
@@ -342,18 +339,15 @@ async fn refresh_oauth2(
     resolved: &Resolved,
     app: &App,
     ctx: &Context,
-    has_token: bool,
-    expires: Option<Timestamp>,
+    (tokens, expires): (&Credentials, Option<Timestamp>),
     now: Timestamp,
 ) -> Result<Result<Tokens, TokenError>, Error> {
-    if !has_token {
+    if !tokens.contains_key("access_token") {
         return Err(Error::AuthorizationRequired(
             "no credentials yet: a person must authorize access at the provider".to_owned(),
         ));
     }
-    // Read the refresh token from the API, not the cache: it may have been rotated a moment ago.
-    let current = stored(fresh_secret(conn, ctx).await?.as_ref());
-    let Some(refresh_token) = current.get("refresh_token").cloned() else {
+    let Some(refresh_token) = tokens.get("refresh_token").cloned() else {
         if resolved.auth.no_refresh_token == Some(true) || expires.is_some_and(|e| now >= e) {
             return Err(Error::AuthorizationRequired("the access token expired and there is no refresh token: a person must authorize again".to_owned()));
         }
@@ -372,7 +366,7 @@ async fn refresh_oauth2(
     match flow::refresh(&ctx.http, app, &endpoints, &refresh_token, &extra).await {
         Err(TokenError::InvalidGrant(description)) => {
             // Another writer may have rotated the token between our read and our use.
-            let again = stored(fresh_secret(conn, ctx).await?.as_ref());
+            let again = stored(store::read(conn, ctx).await?.as_ref());
             match again.get("refresh_token") {
                 Some(rotated) if rotated.expose_secret() != refresh_token.expose_secret() => {
                     Ok(flow::refresh(&ctx.http, app, &endpoints, rotated, &extra).await)
@@ -385,12 +379,6 @@ async fn refresh_oauth2(
         }
         other => Ok(other),
     }
-}
-
-async fn fresh_secret(conn: &Connection, ctx: &Context) -> Result<Option<Secret>, Error> {
-    let api: Api<Secret> =
-        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
-    Ok(api.get_opt(&store::secret_name(conn)).await?)
 }
 
 /// A failed token request: transient failures keep a still-valid access token in use.

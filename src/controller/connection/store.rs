@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
 
@@ -29,12 +28,15 @@ pub fn secret_name(conn: &Connection) -> String {
         .unwrap_or_else(|| format!("{}-credentials", conn.name_any()))
 }
 
-/// The credentials Secret's key in [`crate::controller::own_writes::OwnWrites`].
-pub fn cache_key(conn: &Connection) -> String {
-    crate::controller::own_writes::key::<Secret>(
-        &conn.namespace().unwrap_or_default(),
-        &secret_name(conn),
-    )
+/// Reads the credentials Secret from the API server.
+///
+/// plugboard does not cache these Secrets: at 10,000 Connections their copies were a third
+/// of the operator's heap (docs/benchmarks.md). A reconcile reads its own once, which also
+/// means it never acts on a stale copy: a refresh token rotated a moment ago is what it sees.
+pub async fn read(conn: &Connection, ctx: &Context) -> Result<Option<Secret>, Error> {
+    let api: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    Ok(api.get_opt(&secret_name(conn)).await?)
 }
 
 /// Where the Connection's credentials live, or an error for a store this build lacks.
@@ -82,7 +84,7 @@ pub fn desired(
     }
 }
 
-/// Whether the cached Secret already is what applying `want` would make it: our labels and
+/// Whether the stored Secret already is what applying `want` would make it: our labels and
 /// owner reference present, every key we want with its value, and no key left that we
 /// applied before but no longer want. Keys and labels someone else added are theirs; server-
 /// side apply leaves them alone, so they must not make every reconcile write.
@@ -112,39 +114,10 @@ fn up_to_date(have: &Secret, want: &Secret) -> bool {
         && have.metadata.deletion_timestamp.is_none()
 }
 
-/// Marks the managed-fields entry a cached Secret keeps in place of plugboard's own: its
-/// `fieldsV1` is the comma-separated list of the `data` keys plugboard applied (data keys are
-/// `[-._a-zA-Z0-9]+`, so a comma cannot occur in one). The real entry is a JSON tree of some
-/// 1.2 KiB in memory; with 10,000 Connections that was 12 MiB to remember a few names.
-const APPLIED_DATA_KEYS: &str = "plugboard.dev/AppliedDataKeys";
-
-/// Cuts a cached Secret's managed fields down to what a reconcile reads of them: the `data`
-/// keys plugboard applied. Other managers' entries go.
-pub(crate) fn compact_managed_fields(meta: &mut ObjectMeta) {
-    let keys = owned_data_keys_of(meta);
-    let ours = meta
-        .managed_fields
-        .iter()
-        .flatten()
-        .any(|m| m.manager.as_deref() == Some(FIELD_MANAGER));
-    meta.managed_fields = ours.then(|| {
-        vec![ManagedFieldsEntry {
-            manager: Some(FIELD_MANAGER.to_owned()),
-            fields_type: Some(APPLIED_DATA_KEYS.to_owned()),
-            fields_v1: Some(FieldsV1(serde_json::Value::String(keys.join(",")))),
-            ..ManagedFieldsEntry::default()
-        }]
-    });
-}
-
-/// The `data` keys our field manager owns, from the Secret's managedFields as the API server
-/// returns them or as the cache keeps them.
+/// The `data` keys our field manager owns, from the Secret's managedFields.
 fn owned_data_keys(secret: &Secret) -> Vec<String> {
-    owned_data_keys_of(&secret.metadata)
-}
-
-fn owned_data_keys_of(meta: &ObjectMeta) -> Vec<String> {
-    let ours = meta
+    let ours = secret
+        .metadata
         .managed_fields
         .iter()
         .flatten()
@@ -154,10 +127,7 @@ fn owned_data_keys_of(meta: &ObjectMeta) -> Vec<String> {
         let Some(FieldsV1(fields)) = &entry.fields_v1 else {
             continue;
         };
-        if entry.fields_type.as_deref() == Some(APPLIED_DATA_KEYS) {
-            let list = fields.as_str().unwrap_or_default();
-            keys.extend(list.split(',').filter(|k| !k.is_empty()).map(str::to_owned));
-        } else if let Some(data) = fields.get("f:data").and_then(|d| d.as_object()) {
+        if let Some(data) = fields.get("f:data").and_then(|d| d.as_object()) {
             keys.extend(
                 data.keys()
                     .filter_map(|k| k.strip_prefix("f:"))
@@ -172,7 +142,8 @@ fn owned_data_keys_of(meta: &ObjectMeta) -> Vec<String> {
 /// re-reads it, and a third concurrent writer within milliseconds means something is wrong.
 const CONFLICT_RETRIES: usize = 3;
 
-/// Applies the Secret unless the cache shows it is already right. Returns whether it wrote.
+/// Applies the Secret unless `current` (as [`read`] returned it) already is right. Returns
+/// whether it wrote.
 ///
 /// `precondition` is the resourceVersion new tokens were obtained against. It makes the write
 /// optimistic: if the Secret changed meanwhile, the API server refuses (409) and the write is
@@ -181,17 +152,13 @@ const CONFLICT_RETRIES: usize = 3;
 pub async fn apply(
     conn: &Connection,
     want: Secret,
+    current: Option<&Secret>,
     precondition: Option<String>,
     ctx: &Context,
 ) -> Result<bool, Error> {
     let namespace = conn.namespace().unwrap_or_default();
     let name = secret_name(conn);
-    let cached = ctx.secrets.get(&ObjectRef::new(&name).within(&namespace));
-    if precondition.is_none()
-        && cached
-            .as_deref()
-            .is_some_and(|have| up_to_date(have, &want))
-    {
+    if precondition.is_none() && current.is_some_and(|have| up_to_date(have, &want)) {
         return Ok(false);
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -210,17 +177,7 @@ pub async fn apply(
             meta.remove("resourceVersion");
         }
         match api.patch(&name, &params, &Patch::Apply(&body)).await {
-            Ok(written) => {
-                let before = cached
-                    .as_deref()
-                    .and_then(|s| s.meta().resource_version.as_deref());
-                ctx.own_writes.wrote(
-                    cache_key(conn),
-                    before,
-                    written.meta().resource_version.as_deref(),
-                );
-                return Ok(true);
-            }
+            Ok(_) => return Ok(true),
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::info!(
                     "credentials Secret changed while tokens were refreshed; writing them over the new version"
@@ -235,15 +192,16 @@ pub async fn apply(
     ))
 }
 
-/// Deletes the credentials Secret if the cache has it. Returns whether it deleted.
-pub async fn delete(conn: &Connection, ctx: &Context) -> Result<bool, Error> {
+/// Deletes the credentials Secret if `current` (as [`read`] returned it) says there is one,
+/// so that a Connection without credentials costs no write. Returns whether it deleted.
+pub async fn delete(
+    conn: &Connection,
+    current: Option<&Secret>,
+    ctx: &Context,
+) -> Result<bool, Error> {
     let namespace = conn.namespace().unwrap_or_default();
     let name = secret_name(conn);
-    if ctx
-        .secrets
-        .get(&ObjectRef::new(&name).within(&namespace))
-        .is_none()
-    {
+    if current.is_none() {
         return Ok(false);
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -254,25 +212,21 @@ pub async fn delete(conn: &Connection, ctx: &Context) -> Result<bool, Error> {
     }
 }
 
-/// The stored credentials, read from the cache, for a disconnect request.
-pub fn stored(conn: &Connection, ctx: &Context) -> Option<Credentials> {
-    let namespace = conn.namespace().unwrap_or_default();
-    let secret = ctx
-        .secrets
-        .get(&ObjectRef::new(&secret_name(conn)).within(&namespace))?;
-    Some(
-        secret
-            .data
-            .iter()
-            .flatten()
-            .filter(|(k, _)| k.as_str() != API_CLIENT_KEY)
-            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned().into()))
-            .collect(),
-    )
+/// The credentials a Secret holds (everything but the rendered API client).
+pub fn stored(secret: &Secret) -> Credentials {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != API_CLIENT_KEY)
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned().into()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
     use super::*;
 
     fn secret(data: &[(&str, &str)], owned: &[&str]) -> Secret {
@@ -316,30 +270,5 @@ mod tests {
         let want = secret(&[("apiKey", "k")], &[]);
         let have = secret(&[("apiKey", "k"), ("token", "t")], &["apiKey", "token"]);
         assert!(!up_to_date(&have, &want));
-    }
-
-    #[test]
-    fn the_compacted_cache_entry_tells_the_same_keys() {
-        let mut have = secret(&[("apiKey", "k"), ("token", "t")], &["apiKey", "token"]);
-        have.metadata
-            .managed_fields
-            .get_or_insert_default()
-            .push(ManagedFieldsEntry {
-                manager: Some("kubectl".to_owned()),
-                fields_v1: Some(FieldsV1(serde_json::json!({"f:data": {"f:note": {}}}))),
-                ..ManagedFieldsEntry::default()
-            });
-        compact_managed_fields(&mut have.metadata);
-        assert_eq!(owned_data_keys(&have), ["apiKey", "token"]);
-        assert_eq!(have.metadata.managed_fields.as_ref().map(Vec::len), Some(1));
-        let want = secret(&[("apiKey", "k")], &[]);
-        assert!(
-            !up_to_date(&have, &want),
-            "token is ours and no longer wanted"
-        );
-        let mut theirs = secret(&[("note", "n")], &[]);
-        theirs.metadata.managed_fields = None;
-        compact_managed_fields(&mut theirs.metadata);
-        assert_eq!(theirs.metadata.managed_fields, None);
     }
 }

@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::runtime::reflector::ObjectRef;
 use secrecy::SecretString;
 
 use super::dereference::Resolved;
 use super::oauth::{Obtained, REFRESH_REQUESTED_AT, refresh_due, scheduled_refresh};
-use super::store;
 use crate::api::{Connection, SigningAlgorithm};
 use crate::auth::tenant_token;
 use crate::controller::Context;
@@ -60,6 +59,7 @@ async fn signing_key(
 pub async fn obtain(
     conn: &Connection,
     resolved: &Resolved,
+    current: Option<&Secret>,
     ctx: &Context,
     now: Timestamp,
 ) -> Result<Obtained, Error> {
@@ -81,11 +81,7 @@ pub async fn obtain(
     let status = conn.status.clone().unwrap_or_default();
     let requested = conn.annotations().get(REFRESH_REQUESTED_AT).cloned();
     let forced = requested.is_some() && requested != status.refresh_requested_at;
-    let cached = ctx.secrets.get(
-        &ObjectRef::new(&store::secret_name(conn)).within(&conn.namespace().unwrap_or_default()),
-    );
-    let stored = cached
-        .as_ref()
+    let stored = current
         .and_then(|s| s.data.as_ref())
         .and_then(|d| d.get("token"))
         .map(|t| String::from_utf8_lossy(&t.0).into_owned());
