@@ -208,18 +208,18 @@ async fn an_unchanged_connection_reconciles_without_writing() {
     let (client, ns) = (cluster.client(), cluster.namespace());
     let provider = provider().await;
     let all = apis(&client, ns);
-    let (_, _, connections, _) = &all;
+    let (_, _, _, secrets) = &all;
     let _operator = Operator::start(client.clone(), ns);
     connect_stripe(&all, &provider.uri(), KEY).await;
     // Let the reconciles triggered by the operator's own writes settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // Someone's annotation on the Connection changes nothing plugboard uses, but annotations
-    // are watched (a refresh is requested with one), so the operator reconciles the
-    // Connection, which reads the input Secret again.
-    connections
+    // Someone's annotation on the input Secret changes nothing plugboard uses, but every
+    // change of a Secret a Connection reads reconciles that Connection, which reads the
+    // input Secret again.
+    secrets
         .patch(
-            "acme-stripe",
+            "acme-stripe-input",
             &PatchParams::default(),
             &Patch::Merge(json!({"metadata": {"annotations": {"example.com/owner": "sales"}}})),
         )
