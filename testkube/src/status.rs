@@ -364,6 +364,14 @@ impl ApiError {
         Self::new(415, "UnsupportedMediaType", message, None)
     }
 
+    /// No media range of an `Accept` header can be served.
+    pub fn not_acceptable(accept: &str) -> Self {
+        let message = format!(
+            "only the following media types are accepted: application/json, application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1 (asked for: {accept})"
+        );
+        Self::new(406, "NotAcceptable", message, None)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message.into(), None)
     }

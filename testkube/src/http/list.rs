@@ -3,21 +3,12 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::view::View;
 use super::{Params, Shared};
 use crate::resource::{ResourceType, Target};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{Key, Store};
-
-/// An object as served at the requested version (one stored copy serves every version, as
-/// with a CRD's `conversion: None`).
-pub fn render(rt: &ResourceType, object: &Value) -> Value {
-    let mut out = object.clone();
-    if out.is_object() {
-        out["apiVersion"] = Value::String(rt.api_version());
-    }
-    out
-}
 
 pub struct Selection {
     pub labels: LabelSelector,
@@ -99,6 +90,7 @@ pub fn list(
     rt: &ResourceType,
     target: &Target,
     params: &Params,
+    view: View,
 ) -> Result<Value, ApiError> {
     let selection = Selection::parse(rt, params)?;
     let (snapshot, after) = match params.get("continue").filter(|c| !c.is_empty()) {
@@ -127,7 +119,7 @@ pub fn list(
     let mut page = Vec::new();
     let mut last = None;
     for (key, stored) in matching.by_ref().take(limit) {
-        page.push(render(rt, &stored.object));
+        page.push(view.render(rt, &stored.object));
         last = Some(key);
     }
     let remaining = matching.count();
@@ -140,9 +132,10 @@ pub fn list(
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
+    let (kind, api_version) = view.list_type(rt);
     Ok(json!({
-        "apiVersion": rt.api_version(),
-        "kind": format!("{}List", rt.kind),
+        "apiVersion": api_version,
+        "kind": kind,
         "metadata": metadata,
         "items": page,
     }))

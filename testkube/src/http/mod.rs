@@ -3,6 +3,7 @@
 
 mod discovery;
 mod list;
+mod view;
 mod watch;
 
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ use crate::resource::{Flavour, ResourceType, Target, parse_path};
 use crate::status::ApiError;
 use crate::store::Store;
 use crate::write::{self, FieldValidation, Write};
+
+use self::view::View;
 
 /// Requests by (verb, resource), the resource with `/status` for the subresource.
 pub type Counts = HashMap<(String, String), u64>;
@@ -79,8 +82,16 @@ pub async fn handle(
     let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");
     let verb = verb(&method, &target, watching);
     count(&shared, verb, &rt, &target);
+    // Reads can be asked for metadata only; writes answer with the whole object.
+    let view = match verb {
+        "get" | "list" | "watch" => match View::of(&headers) {
+            Ok(view) => view,
+            Err(e) => return e.into_response(),
+        },
+        _ => View::Object,
+    };
     if verb == "watch" {
-        return watch::watch(&shared, &rt, &target, &params);
+        return watch::watch(&shared, &rt, &target, &params, view);
     }
     let ctx = Request {
         shared: &shared,
@@ -89,6 +100,7 @@ pub async fn handle(
         params: &params,
         headers: &headers,
         body: &body,
+        view,
     };
     let (code, value, warnings) = match ctx.dispatch(verb) {
         Ok(answer) => answer,
@@ -156,6 +168,7 @@ struct Request<'a> {
     params: &'a Params,
     headers: &'a HeaderMap,
     body: &'a Bytes,
+    view: View,
 }
 
 impl Request<'_> {
@@ -170,11 +183,11 @@ impl Request<'_> {
                     .ok_or_else(|| ApiError::not_found(&self.rt.gr(), name))?;
                 Ok((
                     StatusCode::OK,
-                    list::render(self.rt, &stored.object),
+                    self.view.render(self.rt, &stored.object),
                     Vec::new(),
                 ))
             }
-            "list" => list::list(self.shared, self.rt, self.target, self.params)
+            "list" => list::list(self.shared, self.rt, self.target, self.params, self.view)
                 .map(|v| (StatusCode::OK, v, Vec::new())),
             "create" | "update" | "patch" | "delete" | "deletecollection" => {
                 self.write_verb(verb, name)
@@ -280,7 +293,7 @@ impl Request<'_> {
         let value = if value.get("kind").and_then(Value::as_str) == Some("Status") {
             value
         } else {
-            list::render(self.rt, &value)
+            View::Object.render(self.rt, &value)
         };
         Ok((code, value, w.warnings))
     }
@@ -291,7 +304,7 @@ impl Request<'_> {
         let mut items = Vec::new();
         for key in keys {
             if let Ok(v) = delete::delete(store, w, &key.name, &opts) {
-                items.push(list::render(self.rt, &v));
+                items.push(View::Object.render(self.rt, &v));
             }
         }
         Ok(

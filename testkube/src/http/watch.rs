@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::list::{Selection, render};
+use super::list::Selection;
+use super::view::View;
 use super::{Params, Shared};
 use crate::resource::{ResourceType, Target};
 use crate::status::{ApiError, FieldError};
@@ -27,6 +28,7 @@ struct Filter {
     namespace: Option<String>,
     name: Option<String>,
     selection: Selection,
+    view: View,
 }
 
 impl Filter {
@@ -60,7 +62,7 @@ impl Filter {
             }
             (false, false) => return None,
         };
-        Some(line(kind, &render(&self.rt, &object)))
+        Some(line(kind, &self.view.render(&self.rt, &object)))
     }
 
     fn bookmark(&self, rv: u64, initial_events_end: bool) -> Bytes {
@@ -68,7 +70,8 @@ impl Filter {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let object = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata});
+        let (kind, api_version) = self.view.item_type(&self.rt);
+        let object = json!({"kind": kind, "apiVersion": api_version, "metadata": metadata});
         line("BOOKMARK", &object)
     }
 }
@@ -90,8 +93,9 @@ pub fn watch(
     rt: &ResourceType,
     target: &Target,
     params: &Params,
+    view: View,
 ) -> Response {
-    match start(shared, rt, target, params) {
+    match start(shared, rt, target, params, view) {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -135,6 +139,7 @@ fn start(
     rt: &ResourceType,
     target: &Target,
     params: &Params,
+    view: View,
 ) -> Result<Response, ApiError> {
     let initial_events = check_initial_events(params)?;
     let from: Option<u64> = match params.get("resourceVersion").map(String::as_str) {
@@ -153,6 +158,7 @@ fn start(
         },
         name: target.name.clone(),
         selection: Selection::parse(rt, params)?,
+        view,
     });
     let timeout = params
         .get("timeoutSeconds")
@@ -175,7 +181,7 @@ fn start(
             let current = store
                 .list(&resource, filter.namespace.as_deref())
                 .filter(|(k, s)| filter.passes(k, &s.object));
-            first.extend(current.map(|(_, s)| line("ADDED", &render(rt, &s.object))));
+            first.extend(current.map(|(_, s)| line("ADDED", &view.render(rt, &s.object))));
             if initial_events {
                 first.push(filter.bookmark(start_rv, true));
             }
