@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -201,18 +201,6 @@ fn reflect_specs<K: Cached>(
     (cache, triggers::spec_changes(events))
 }
 
-/// A reflector every change of whose objects (deletions too) triggers.
-fn reflect<K: Cached>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    Cache<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>>,
-) {
-    let (cache, events) = reflect_events(api, config);
-    (cache, events.touched_objects())
-}
-
 /// Unwraps kube-runtime's finalizer error: pipeline errors as they were, API failures as
 /// `Error::Kube`.
 pub(crate) fn finalizer_error(
@@ -233,7 +221,7 @@ pub struct Watches {
     connectors: BoxStream<'static, Result<Connector, watcher::Error>>,
     cluster_connectors: BoxStream<'static, Result<ClusterConnector, watcher::Error>>,
     tenants: BoxStream<'static, Result<Tenant, watcher::Error>>,
-    connections: BoxStream<'static, Result<Connection, watcher::Error>>,
+    connections: BoxStream<'static, Result<watcher::Event<Connection>, watcher::Error>>,
     secrets: BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>>,
 }
 
@@ -246,7 +234,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         reflect_specs(Api::<ClusterConnector>::all(client.clone()));
     let (tenants, tenant_events) = reflect_specs(scoped::<Tenant>(&client, ns.as_deref()));
     let (connections, connection_events) =
-        reflect(scoped::<Connection>(&client, ns.as_deref()), watch_config());
+        reflect_events(scoped::<Connection>(&client, ns.as_deref()), watch_config());
     // No Secret is cached: a reconcile reads the Secrets it needs (`connection::store::read`,
     // `dereference`). Their metadata is watched, and nothing of it kept, to map each change to
     // the Connections it concerns: the owner of a credentials Secret, and the Connections
@@ -389,24 +377,29 @@ fn connection_controller(
     // every backoff into an immediate retry. Only what a person or the API server changes
     // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
     let recheck = recount.clone();
-    let changes = connection_events
-        .inspect(move |event| {
-            if let Ok(conn) = event
-                && let Some(ns) = conn.namespace()
-            {
-                // The receiver lives as long as the Tenant controller; once it is gone
-                // there is nobody left to count for.
-                let _ =
-                    recount.unbounded_send(ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns));
-            }
-        })
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::annotations)
-                .combine(predicates::finalizers)
-                .combine(being_deleted),
-            PredicateConfig::default(),
-        );
+    let counted = connection_events.inspect(move |event| {
+        if let Ok(
+            watcher::Event::Apply(conn)
+            | watcher::Event::InitApply(conn)
+            | watcher::Event::Delete(conn),
+        ) = event
+            && let Some(ns) = conn.namespace()
+        {
+            // The receiver lives as long as the Tenant controller; once it is gone there is
+            // nobody left to count for.
+            let _ = recount.unbounded_send(ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns));
+        }
+    });
+    let changes = triggers::changes(counted, |conn: &Connection| {
+        let meta = &conn.metadata;
+        // The cache keeps only plugboard's annotations (`slim`): a refresh request.
+        triggers::fingerprint(&(
+            meta.generation,
+            &meta.annotations,
+            &meta.finalizers,
+            meta.deletion_timestamp.is_some(),
+        ))
+    });
     let controller = Controller::for_stream(changes, ctx.connections.clone());
 
     let conns = controller.store();
@@ -463,11 +456,6 @@ fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Rea
         tracing::debug!(error = %err, "reconcile queue");
     }
     future::ready(())
-}
-
-/// A predicate on the deletion timestamp, so that a deletion always reconciles.
-fn being_deleted(conn: &Connection) -> Option<u64> {
-    conn.metadata.deletion_timestamp.as_ref().map(|_| 1)
 }
 
 #[cfg(test)]
