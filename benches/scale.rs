@@ -269,6 +269,10 @@ async fn refresh(
             Some((name.clone(), (due, s.last_refreshed_at.clone())))
         })
         .collect();
+    // The scheduled refreshes get long tokens: the window they fall in is as long as the forced
+    // refreshes took plus the jitter, and with short tokens the earliest Connections would be
+    // refreshed a second time inside it, counted as if one refresh had cost two requests.
+    provider.set_lifetime(LONG_TOKEN);
     let refreshes = r#"plugboard_token_refreshes_total{result="success"}"#;
     let (before, tokens_before) = (cluster.requests(), operator.sample(refreshes).await);
     eprintln!("waiting for {} scheduled refreshes", names.len());
