@@ -56,6 +56,29 @@ fn reconciled(metrics: &Metrics) -> bool {
     })
 }
 
+/// The `plugboard_connections` gauge's figure for Connected.
+fn connected(metrics: &Metrics) -> Option<u64> {
+    metrics.render().lines().find_map(|l| {
+        l.strip_prefix(r#"plugboard_connections{state="Connected"} "#)?
+            .parse()
+            .ok()
+    })
+}
+
+/// Waits until the gauge shows `want` Connected: it counts the replica's cache, which sees a
+/// status a moment after the API server has it.
+async fn wait_for_connected(metrics: &Metrics, want: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while connected(metrics) != Some(want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "plugboard_connections shows {:?} Connected, not {want}",
+            connected(metrics)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
     init_logging();
@@ -80,6 +103,12 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
             ),
         };
     assert!(reconciled(leader_metrics));
+    wait_for_connected(leader_metrics, 1).await;
+    assert_eq!(
+        connected(follower_metrics),
+        Some(0),
+        "a follower counts nothing"
+    );
 
     // The leader dies without releasing the lease; the follower waits it out and takes over.
     leader.abort();
@@ -97,6 +126,7 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
     .await;
     let took = started.elapsed();
     assert!(reconciled(follower_metrics), "the follower reconciled");
+    wait_for_connected(follower_metrics, 2).await;
     assert!(took < LEASE * 4, "took over in {took:?}");
     follower.abort();
     cluster.cleanup().await;

@@ -174,7 +174,7 @@ pub struct ConnectionStatus {
     /// test passed) say which step failed; `Reconciling` and `Stalled` follow kstatus.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// Pending, AuthorizationRequired, Connected, Error or Disconnected.
+    /// Pending, AuthorizationRequired, Connected, Error, Disconnected or Suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ConnectionState>,
     /// When a person must consent at the provider: the link that starts it.

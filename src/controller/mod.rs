@@ -326,6 +326,7 @@ pub async fn run_prepared(
                 .store(true, std::sync::atomic::Ordering::Release);
         }
     });
+    ctx.metrics.count_connections(Some(ctx.connections.clone()));
     let shutdown = shutdown.shared();
     let connections = controller
         .graceful_shutdown_on(shutdown.clone())
@@ -355,6 +356,7 @@ pub async fn run_prepared(
     future::join4(connections, namespaced, cluster, tenants).await;
     // The watches are gone with the controllers: the caches stop here.
     live.abort();
+    ctx.metrics.count_connections(None);
     ctx.caches_live
         .store(false, std::sync::atomic::Ordering::Release);
 }

@@ -468,11 +468,6 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
         }
     }
     store::delete(conn, current.as_ref(), ctx).await?;
-    ctx.metrics.connection_state(
-        &conn.namespace().unwrap_or_default(),
-        &conn.name_any(),
-        None,
-    );
     Ok(Action::await_change())
 }
 

@@ -185,11 +185,6 @@ pub async fn write(
     ctx: &Context,
 ) -> Result<bool, Error> {
     let current = conn.status.clone().unwrap_or_default();
-    ctx.metrics.connection_state(
-        &conn.namespace().unwrap_or_default(),
-        &conn.name_any(),
-        status.state,
-    );
     if current == status {
         return Ok(false);
     }
