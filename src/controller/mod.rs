@@ -7,6 +7,7 @@ mod apply_status;
 pub mod conditions;
 pub mod connection;
 pub mod connector;
+mod input_readers;
 pub mod own_writes;
 mod readiness;
 mod secret_readers;
@@ -379,7 +380,12 @@ fn connection_controller(
     // every backoff into an immediate retry. Only what a person or the API server changes
     // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
     let recheck = recount.clone();
+    let inputs = Arc::new(input_readers::InputReaders::default());
+    let input_index = inputs.clone();
     let counted = connection_events.inspect(move |event| {
+        if let Ok(event) = event {
+            input_index.observe(event);
+        }
         if let Ok(
             watcher::Event::Apply(conn)
             | watcher::Event::InitApply(conn)
@@ -447,7 +453,14 @@ fn connection_controller(
                 // Gone only when the Tenant controller is, and then nobody needs telling.
                 let _ = recheck.unbounded_send(tenant);
             }
-            let mut affected = connection::referencing(&c4, |conn| readers.include(conn));
+            let mut affected = if readers.through_connectors_or_tenants() {
+                connection::referencing(&c4, |conn| readers.include(conn))
+            } else {
+                inputs.of(
+                    s.metadata.namespace.as_deref().unwrap_or_default(),
+                    s.metadata.name.as_deref().unwrap_or_default(),
+                )
+            };
             affected.extend(owner);
             affected
         })

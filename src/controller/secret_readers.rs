@@ -1,9 +1,10 @@
 //! Who reads a Secret: which Connections and Tenants a change of it concerns.
 //!
 //! Every change of any Secret in scope, and every Secret of the first list after a start,
-//! is matched against every Connection. So the few connectors and tenants are looked at once
-//! per Secret, and the pass over the Connections compares names only, copying nothing: with
-//! 10,000 unrelated Secrets and 1,000 Connections that pass runs ten million times at a start.
+//! is looked up here. The few connectors and Tenants are looked at once per Secret; only
+//! when one of them reads it are the Connections scanned (every Connection using that
+//! connector or Tenant reads it too). A Secret read only as input is looked up in
+//! [`super::input_readers`], so an unrelated Secret costs no pass over the Connections.
 
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -95,6 +96,15 @@ impl<'a> SecretReaders<'a> {
                         .input_from
                         .iter()
                         .any(|f| f.secret_key_ref.name == self.name)))
+    }
+
+    /// Whether a connector or a Tenant reads the Secret: then any Connection using one does,
+    /// and finding them takes a pass over all. Otherwise only its `inputFrom` readers do.
+    pub fn through_connectors_or_tenants(&self) -> bool {
+        !(self.connectors.is_empty()
+            && self.cluster_anywhere.is_empty()
+            && self.cluster_local.is_empty()
+            && self.tenants.is_empty())
     }
 
     /// The Tenants whose fields come from the Secret.
