@@ -3,8 +3,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-
 /// A JSON object whose shape the user decides (schemas, input, parameters, fields).
 ///
 /// In the CRD it is `type: object` with `x-kubernetes-preserve-unknown-fields`, so the API

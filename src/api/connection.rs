@@ -4,7 +4,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, FreeForm, ValueFromSecret};
+use super::Condition;
+use super::common::{FreeForm, ValueFromSecret};
 
 /// One tenant's connection to one external app: the person's input, developer-chosen
 /// connector parameters, and where the credentials are kept.

@@ -6,8 +6,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Condition;
 use super::auth::AuthMethod;
-use super::common::{Condition, ConnectionCounts, FreeForm};
+use super::common::{ConnectionCounts, FreeForm};
 
 /// How to talk to one external app: how to authenticate, what a Connection's input and
 /// parameters look like, how to call the app's API, how to test a connection and how to

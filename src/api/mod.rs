@@ -9,6 +9,7 @@
 mod auth;
 mod cluster_connector;
 mod common;
+mod condition;
 mod connection;
 mod connector;
 mod tenant;
@@ -16,9 +17,10 @@ mod tenant;
 pub use auth::{AuthMethod, AuthType, ClientAuth, SignatureMethod, SigningAlgorithm};
 pub use cluster_connector::{ClusterConnector, ClusterConnectorSpec};
 pub use common::{
-    Condition, ConnectionCounts, FreeForm, SecretKeyReference, SecretKeySelector, SecretReference,
+    ConnectionCounts, FreeForm, SecretKeyReference, SecretKeySelector, SecretReference,
     ValueFromSecret,
 };
+pub use condition::{Condition, Word};
 pub use connection::{
     Connection, ConnectionSpec, ConnectionState, ConnectionStatus, ConnectorKind,
     ConnectorReference, CredentialsReference, CredentialsStore, CredentialsStoreKind,

@@ -4,7 +4,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, ConnectionCounts, FreeForm, ValueFromSecret};
+use super::Condition;
+use super::common::{ConnectionCounts, FreeForm, ValueFromSecret};
 
 /// One customer of your product (a user, a team or an organisation), whose accounts in
 /// external apps are connected through Connections.

@@ -1,6 +1,8 @@
 //! `metav1.Condition` bookkeeping shared by every kind's status.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::Condition;
 
 /// The condition types plugboard writes.
 pub const READY: &str = "Ready";
@@ -53,9 +55,9 @@ pub fn merge(
                 _ => now.clone(),
             };
             Condition {
-                type_: want.type_.to_owned(),
-                status: status.to_owned(),
-                reason: want.reason.clone(),
+                type_: want.type_.into(),
+                status: status.into(),
+                reason: want.reason.clone().into(),
                 message: want.message.clone(),
                 observed_generation: generation,
                 last_transition_time,

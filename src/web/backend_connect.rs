@@ -374,7 +374,7 @@ async fn wait_ready(ctx: &Context, conn: &Connection) -> Settled {
             }
             if status.state != Some(ConnectionState::Pending) {
                 return Settled::Failed {
-                    reason: ready.reason.clone(),
+                    reason: ready.reason.to_string(),
                     message: ready.message.clone(),
                 };
             }

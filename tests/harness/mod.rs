@@ -244,7 +244,7 @@ pub fn condition<'a>(conn: &'a Connection, type_: &str) -> Option<&'a Condition>
 
 /// The Ready condition's status and reason, e.g. `("True", "Connected")`.
 pub fn ready(conn: &Connection) -> Option<(String, String)> {
-    condition(conn, "Ready").map(|c| (c.status.clone(), c.reason.clone()))
+    condition(conn, "Ready").map(|c| (c.status.to_string(), c.reason.to_string()))
 }
 
 /// A Tenant's Ready condition: status, reason and message.
@@ -255,7 +255,11 @@ pub fn tenant_ready(t: &Tenant) -> Option<(String, String, String)> {
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready")?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+    Some((
+        c.status.to_string(),
+        c.reason.to_string(),
+        c.message.clone(),
+    ))
 }
 
 pub fn is_ready_with(conn: &Connection, status: &str, reason: &str) -> bool {

@@ -241,5 +241,5 @@ fn ready_reason(status: &ConnectionStatus) -> Option<(bool, String, String)> {
         .conditions
         .iter()
         .find(|c| c.type_ == READY)
-        .map(|c| (c.status == "True", c.reason.clone(), c.message.clone()))
+        .map(|c| (c.status == "True", c.reason.to_string(), c.message.clone()))
 }
