@@ -124,19 +124,11 @@ where
 
 /// What every cached kind needs to be watched and stored.
 pub trait Cached:
-    Resource<DynamicType = ()>
-    + Compact
-    + Clone
-    + DeserializeOwned
-    + std::fmt::Debug
-    + Send
-    + Sync
-    + 'static
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
 {
 }
 impl<K> Cached for K where
     K: Resource<DynamicType = ()>
-        + Compact
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
@@ -144,49 +136,6 @@ impl<K> Cached for K where
         + Sync
         + 'static
 {
-}
-
-/// Gives back the spare capacity deserialization leaves in a cached object's lists. serde
-/// cannot know a JSON array's length in advance, so a list grows by doubling from four: a
-/// Connection's five conditions sit in room for eight (1 KiB where 640 B would do), its one
-/// finalizer and its one `inputFrom` entry in room for four. Kept for as long as the object
-/// is cached, that is a third of what a Connection costs.
-pub trait Compact {
-    fn compact(&mut self);
-}
-
-impl Compact for Connection {
-    fn compact(&mut self) {
-        self.spec.input_from.shrink_to_fit();
-        if let Some(status) = self.status.as_mut() {
-            status.conditions.shrink_to_fit();
-        }
-    }
-}
-
-impl Compact for Tenant {
-    fn compact(&mut self) {
-        self.spec.fields_from.shrink_to_fit();
-        if let Some(status) = self.status.as_mut() {
-            status.conditions.shrink_to_fit();
-        }
-    }
-}
-
-impl Compact for Connector {
-    fn compact(&mut self) {
-        if let Some(status) = self.status.as_mut() {
-            status.conditions.shrink_to_fit();
-        }
-    }
-}
-
-impl Compact for ClusterConnector {
-    fn compact(&mut self) {
-        if let Some(status) = self.status.as_mut() {
-            status.conditions.shrink_to_fit();
-        }
-    }
 }
 
 /// Objects per page of a watch's list. kube's default is client-go's 500; a page is held
@@ -232,20 +181,13 @@ const OWN_ANNOTATIONS: &str = "plugboard.dev/";
 /// Connections, by heaptrack). Even one label costs a map node of half a kilobyte, and the
 /// tools that apply Connections (Helm, Argo CD, Flux) each add a few. Reconciles read the
 /// spec, the status and the identity of an object, and write only status and finalizers.
-fn slim<K: Resource<DynamicType = ()> + Compact>(obj: &mut K) {
+fn slim<K: Resource<DynamicType = ()>>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.labels = None;
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.retain(|key, _| key.starts_with(OWN_ANNOTATIONS));
     }
     meta.managed_fields = None;
-    if let Some(finalizers) = meta.finalizers.as_mut() {
-        finalizers.shrink_to_fit();
-    }
-    if let Some(owners) = meta.owner_references.as_mut() {
-        owners.shrink_to_fit();
-    }
-    obj.compact();
 }
 
 /// A reflector whose spec changes and deletions trigger the Connections that use an object
@@ -579,44 +521,5 @@ mod tests {
         assert_eq!(kept, ["plugboard.dev/refresh-requested-at"]);
         assert_eq!(conn.name_any(), "x");
         assert_eq!(conn.spec, before);
-    }
-
-    #[test]
-    fn cached_connections_keep_no_spare_room_in_their_lists() {
-        let conditions = ["Ready", "Reconciling", "Stalled", "Authorized", "Tested"].map(|t| {
-            json!({"type": t, "status": "True", "reason": "R", "message": "",
-                "lastTransitionTime": "2026-11-23T00:00:00Z"})
-        });
-        let object = json!({
-            "apiVersion": "plugboard.dev/v1alpha1",
-            "kind": "Connection",
-            "metadata": {"name": "x", "finalizers": ["plugboard.dev/cleanup"]},
-            "spec": {
-                "connectorRef": {"name": "c"},
-                "tenantRef": {"name": "t"},
-                "inputFrom": [{"field": "apiKey", "secretKeyRef": {"name": "s", "key": "k"}}],
-            },
-            "status": {"conditions": conditions},
-        });
-        // From bytes, as a watch decodes it: that is where the lists get their spare room.
-        let mut conn: Connection =
-            serde_json::from_slice(&serde_json::to_vec(&object).expect("JSON")).expect("decodes");
-        let conditions = |c: &Connection| c.status.as_ref().map(|s| s.conditions.capacity());
-        assert_eq!(conditions(&conn), Some(8), "serde grows a list by doubling");
-        let before = conn.clone();
-        slim(&mut conn);
-        assert_eq!(conditions(&conn), Some(5));
-        assert_eq!(conn.spec.input_from.capacity(), 1);
-        assert_eq!(conn.finalizers().len(), 1);
-        assert_eq!(
-            conn.metadata.finalizers.as_ref().map(Vec::capacity),
-            Some(1)
-        );
-        let parts = |c: &Connection| (c.metadata.clone(), c.spec.clone(), c.status.clone());
-        assert_eq!(
-            parts(&conn),
-            parts(&before),
-            "nothing but spare room is given back"
-        );
     }
 }
