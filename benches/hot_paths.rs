@@ -1,14 +1,15 @@
 //! Micro-benchmarks of what every Connection reconcile does in memory: rendering templates,
-//! validating input against a connector's schema, and deciding whether the status changed.
+//! validating input against a connector's schema, and deciding whether the status changed;
+//! and of decoding a Connection, which every watch event of one costs.
 //!
 //! `cargo bench --bench hot_paths`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{self as metav1, Time};
 use serde_json::json;
 use std::hint::black_box;
 
-use plugboard::api::{ConnectionState, ConnectionStatus};
+use plugboard::api::{Condition, Connection, ConnectionState, ConnectionStatus};
 use plugboard::controller::conditions::{self, Desired};
 use plugboard::schemas;
 use plugboard::templates::{self, Templates};
@@ -124,10 +125,44 @@ fn status_comparison(c: &mut Criterion) {
     });
 }
 
+/// Decoding a Connected Connection as a watch event delivers it, and its conditions alone
+/// with shared words (`plugboard::api::Condition`) against `metav1.Condition`'s own strings.
+fn decoding(c: &mut Criterion) {
+    let then = Time("2026-01-01T00:00:00Z".parse().unwrap());
+    let conditions = conditions::merge(&[], &connected(), Some(1), &then);
+    let connection = json!({
+        "apiVersion": "plugboard.dev/v1alpha1",
+        "kind": "Connection",
+        "metadata": {"name": "c-1", "namespace": "bench", "resourceVersion": "12345",
+            "uid": "0b6f1c9e-5d1a-4a8e-9a57-3c2f4f0e9d11", "generation": 1,
+            "finalizers": ["plugboard.dev/cleanup"]},
+        "spec": {"tenantRef": {"name": "t-1"}, "connectorRef": {"name": "api-0"},
+            "inputFrom": [{"field": "apiKey", "secretKeyRef": {"name": "c-1-input", "key": "api-key"}}]},
+        "status": {"observedGeneration": 1, "state": "Connected", "conditions": conditions,
+            "lastTestedAt": "2026-01-01T00:00:00Z"},
+    });
+    let bytes = serde_json::to_vec(&connection).unwrap();
+    let condition_bytes = serde_json::to_vec(&conditions).unwrap();
+    let mut group = c.benchmark_group("decode");
+    group.bench_function("connection", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<Connection>(&bytes).unwrap()))
+    });
+    group.bench_function("conditions_shared_words", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<Vec<Condition>>(&condition_bytes).unwrap()))
+    });
+    group.bench_function("conditions_metav1", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<Vec<metav1::Condition>>(&condition_bytes).unwrap())
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     hot_paths,
     template_rendering,
     schema_validation,
-    status_comparison
+    status_comparison,
+    decoding
 );
 criterion_main!(hot_paths);
