@@ -288,15 +288,7 @@ async fn refresh(
     // The last refresh's writes follow its token request.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (after, tokens_after) = (cluster.requests(), operator.sample(refreshes).await);
-    let mut late: Vec<f64> = scheduled
-        .iter()
-        .filter_map(|(name, s)| {
-            let (due, _) = schedule.get(name)?;
-            let at: Timestamp = s.last_refreshed_at.as_deref()?.parse().ok()?;
-            Some(at.duration_since(*due).as_secs_f64())
-        })
-        .collect();
-    late.sort_by(f64::total_cmp);
+    let late = lateness(&schedule, &scheduled);
     vec![
         Row(
             format!(
@@ -322,6 +314,24 @@ async fn refresh(
             "",
         ),
     ]
+}
+
+/// How late each scheduled refresh came, in seconds, sorted: when the reconcile that refreshed
+/// started (`lastRefreshedAt`) minus the `nextRefreshAt` it was due at.
+fn lateness(
+    schedule: &HashMap<String, (Timestamp, Option<String>)>,
+    refreshed: &HashMap<String, plugboard::api::ConnectionStatus>,
+) -> Vec<f64> {
+    let mut late: Vec<f64> = refreshed
+        .iter()
+        .filter_map(|(name, s)| {
+            let (due, _) = schedule.get(name)?;
+            let at: Timestamp = s.last_refreshed_at.as_deref()?.parse().ok()?;
+            Some(at.duration_since(*due).as_secs_f64())
+        })
+        .collect();
+    late.sort_by(f64::total_cmp);
+    late
 }
 
 /// Watches the client-credentials Connections until `done` has held for the status of each

@@ -247,10 +247,12 @@ async fn a_later_token_updates_the_fields_and_the_connection_is_reused_unless_to
     scene.cluster.cleanup().await;
 }
 
-#[tokio::test]
-async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
-    let scene = Scene::start().await;
-    let good = token(json!({"id": "globex"}));
+/// A refused request: what it tries, the tenant token and payload it posts, and the HTTP
+/// status, error code and words the refusal must show.
+type Refusal = (&'static str, String, Value, u16, &'static str, &'static str);
+
+/// Requests /connect must refuse, each for one reason; `good` is a valid tenant token.
+fn refusals(good: &str) -> Vec<Refusal> {
     let forged = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &json!({"iss": WORKSPACE_KEY, "id": "globex", "exp": now() + 600}),
@@ -258,7 +260,7 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
     )
     .unwrap();
     let expired = token(json!({"id": "globex", "exp": now() - 3600}));
-    let cases: Vec<(&str, String, Value, u16, &str, &str)> = vec![
+    vec![
         (
             "forged",
             forged,
@@ -277,7 +279,7 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         ),
         (
             "unknown connector",
-            good.clone(),
+            good.to_owned(),
             json!({"connector": "salesforce"}),
             404,
             "unknown_connector",
@@ -285,7 +287,7 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         ),
         (
             "schema",
-            good.clone(),
+            good.to_owned(),
             json!({"connector": "stripe", "input": {"apiKey": "pk_live_short"}}),
             422,
             "invalid_input",
@@ -293,7 +295,7 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         ),
         (
             "parameters",
-            good.clone(),
+            good.to_owned(),
             json!({"connector": "stripe", "input": {"apiKey": KEY}, "connectorParameters": {"environment": "staging"}}),
             422,
             "invalid_parameters",
@@ -301,7 +303,7 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         ),
         (
             "unknown field",
-            good.clone(),
+            good.to_owned(),
             json!({"connector": "stripe", "inputs": {}}),
             400,
             "invalid_request",
@@ -309,14 +311,20 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         ),
         (
             "redirect",
-            good.clone(),
+            good.to_owned(),
             stripe(Some("https://evil.example.net/steal")),
             400,
             "invalid_request",
             "allowlist",
         ),
-    ];
-    for (what, jwt, payload, status, code, names) in cases {
+    ]
+}
+
+#[tokio::test]
+async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
+    let scene = Scene::start().await;
+    let good = token(json!({"id": "globex"}));
+    for (what, jwt, payload, status, code, names) in refusals(&good) {
         let (got, body) = scene.post_json(&jwt, payload).await;
         assert_eq!(
             (got, body["error"].as_str()),

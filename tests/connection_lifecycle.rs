@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
@@ -66,32 +67,7 @@ async fn a_static_connection_connects_stores_its_credentials_and_passes_its_test
     );
 
     let stored = secrets.get("acme-stripe-credentials").await.unwrap();
-    assert_eq!(secret_text(&stored, "apiKey").as_deref(), Some(KEY));
-    let labels = stored.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(
-        labels
-            .get("app.kubernetes.io/managed-by")
-            .map(String::as_str),
-        Some("plugboard")
-    );
-    assert_eq!(
-        labels.get("plugboard.dev/connection").map(String::as_str),
-        Some("acme-stripe")
-    );
-    let owner = &stored.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!(
-        (owner.kind.as_str(), owner.name.as_str()),
-        ("Connection", "acme-stripe")
-    );
-    let api_client: serde_json::Value =
-        serde_json::from_str(&secret_text(&stored, "api-client.json").unwrap()).unwrap();
-    assert_eq!(api_client["baseUri"], provider.uri());
-    assert_eq!(
-        api_client["headers"]["Authorization"],
-        format!("Bearer {KEY}")
-    );
-    assert_eq!(api_client["headers"]["X-Environment"], "production");
-    assert_eq!(api_client["headers"]["X-Tenant"], "acme");
+    assert_stored_as_the_contract_says(&stored, &provider.uri());
 
     let calls = provider.received_requests().await.unwrap();
     assert!(
@@ -117,6 +93,36 @@ async fn a_static_connection_connects_stores_its_credentials_and_passes_its_test
     );
     assert_no_secret_in_status(&conn);
     cluster.cleanup().await;
+}
+
+/// The credentials Secret of `acme-stripe`: its key, labels, owner and `api-client.json`.
+fn assert_stored_as_the_contract_says(stored: &Secret, provider_uri: &str) {
+    assert_eq!(secret_text(stored, "apiKey").as_deref(), Some(KEY));
+    let labels = stored.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("plugboard")
+    );
+    assert_eq!(
+        labels.get("plugboard.dev/connection").map(String::as_str),
+        Some("acme-stripe")
+    );
+    let owner = &stored.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Connection", "acme-stripe")
+    );
+    let api_client: serde_json::Value =
+        serde_json::from_str(&secret_text(stored, "api-client.json").unwrap()).unwrap();
+    assert_eq!(api_client["baseUri"], provider_uri);
+    assert_eq!(
+        api_client["headers"]["Authorization"],
+        format!("Bearer {KEY}")
+    );
+    assert_eq!(api_client["headers"]["X-Environment"], "production");
+    assert_eq!(api_client["headers"]["X-Tenant"], "acme");
 }
 
 fn assert_no_secret_in_status(conn: &plugboard::api::Connection) {

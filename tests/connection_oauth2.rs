@@ -117,28 +117,7 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let start = browser
-        .get(format!(
-            "{link}?redirectUri=https://app.example.com/integrations/done"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 303, "redirects to the provider");
-    let consent = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
-    let query: std::collections::HashMap<_, _> = consent.query_pairs().into_owned().collect();
-    assert!(
-        consent
-            .as_str()
-            .starts_with(&format!("{}/authorize", oauth.url))
-    );
-    assert_eq!(
-        query["scope"], "contacts deals companies",
-        "connectorParameters override the scopes"
-    );
-    assert_eq!(query["code_challenge_method"], "S256");
-    assert_eq!(query["redirect_uri"], format!("{base}/oauth/callback"));
-    assert_eq!(query["client_id"], "plugboard-tests");
+    let consent = follow_to_consent(&browser, &link, &oauth.url, &base).await;
 
     // The provider approves and sends the person back; the callback redirects to the app.
     let back = browser.get(consent.as_str()).send().await.unwrap();
@@ -188,6 +167,39 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
         "no token in status"
     );
     cluster.cleanup().await;
+}
+
+/// Opens the Connection's link as a person's browser does and checks where the operator sends
+/// it: the provider's consent page, asking for the connector's scopes with PKCE.
+async fn follow_to_consent(
+    browser: &reqwest::Client,
+    link: &str,
+    oauth_url: &str,
+    base: &str,
+) -> url::Url {
+    let start = browser
+        .get(format!(
+            "{link}?redirectUri=https://app.example.com/integrations/done"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303, "redirects to the provider");
+    let consent = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<_, _> = consent.query_pairs().into_owned().collect();
+    assert!(
+        consent
+            .as_str()
+            .starts_with(&format!("{}/authorize", oauth_url))
+    );
+    assert_eq!(
+        query["scope"], "contacts deals companies",
+        "connectorParameters override the scopes"
+    );
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["redirect_uri"], format!("{base}/oauth/callback"));
+    assert_eq!(query["client_id"], "plugboard-tests");
+    consent
 }
 
 #[tokio::test]
@@ -300,15 +312,9 @@ async fn client_credentials_connect_without_a_person_and_refresh_on_request() {
     // The mock server's tokens are JWTs with second-precision times: let a second pass so a
     // new token differs from the old one.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    connections
-        .patch("acme-paypal", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "2026-11-23T10:00:00Z"}}})))
-        .await
-        .unwrap();
+    request_refresh(connections, "acme-paypal", "2026-11-23T10:00:00Z").await;
     let conn = wait_for(connections, "acme-paypal", "the refresh is echoed", |c| {
-        c.status
-            .as_ref()
-            .and_then(|s| s.refresh_requested_at.as_deref())
-            == Some("2026-11-23T10:00:00Z")
+        refresh_echoed(c, "2026-11-23T10:00:00Z")
     })
     .await;
     assert_ne!(
@@ -459,21 +465,12 @@ async fn a_changed_oauth_app_secret_is_used_for_the_next_token_request() {
         )
         .await
         .unwrap();
-    connections
-        .patch("acme-paypal", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "after-rotation"}}})))
-        .await
-        .unwrap();
+    request_refresh(&connections, "acme-paypal", "after-rotation").await;
     wait_for(
         &connections,
         "acme-paypal",
         "refreshed with the new secret",
-        |c| {
-            c.status
-                .as_ref()
-                .and_then(|s| s.refresh_requested_at.as_deref())
-                == Some("after-rotation")
-                && is_ready_with(c, "True", "Connected")
-        },
+        |c| refresh_echoed(c, "after-rotation") && is_ready_with(c, "True", "Connected"),
     )
     .await;
     provider.verify().await;

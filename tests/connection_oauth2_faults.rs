@@ -302,17 +302,7 @@ async fn rate_limiting_keeps_a_valid_token_in_use_and_honours_retry_after() {
         is_ready_with(c, "True", "Connected")
     })
     .await;
-    s.apis
-        .2
-        .patch(
-            CONN,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "now"}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    request_refresh(&s.apis.2, CONN, "now").await;
     let conn = wait_for(&s.apis.2, CONN, "a retry is scheduled", |c| {
         c.status.as_ref().and_then(|s| s.retry_attempts) == Some(1)
     })

@@ -127,29 +127,14 @@ async fn a_tenant_token_is_minted_for_the_tenant_tested_and_minted_anew_on_chang
         .status
         .unwrap()
         .last_refreshed_at;
-    apis.2
-        .patch(
-            "acme-membrane",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "2026-11-23T04:00:00Z"}}})),
-        )
-        .await
-        .unwrap();
-    wait_for(&apis.2, "acme-membrane", "refresh echoed", |c| {
-        c.status
-            .as_ref()
-            .and_then(|s| s.refresh_requested_at.as_deref())
-            == Some("2026-11-23T04:00:00Z")
+    request_refresh(&apis.2, "acme-membrane", "2026-11-23T04:00:00Z").await;
+    let after = wait_for(&apis.2, "acme-membrane", "refresh echoed", |c| {
+        refresh_echoed(c, "2026-11-23T04:00:00Z")
     })
-    .await;
-    let after = apis
-        .2
-        .get("acme-membrane")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .last_refreshed_at;
+    .await
+    .status
+    .unwrap()
+    .last_refreshed_at;
     assert!(
         after.is_some() && after != before,
         "{before:?} -> {after:?}"

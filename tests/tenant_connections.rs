@@ -179,14 +179,7 @@ async fn a_suspended_tenant_pauses_its_connections_until_resumed() {
         )
         .await
         .unwrap();
-    connections
-        .patch(
-            "acme-stripe",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": "2026-11-23T10:00:00Z"}}})),
-        )
-        .await
-        .unwrap();
+    request_refresh(connections, "acme-stripe", "2026-11-23T10:00:00Z").await;
     let still = wait_for(connections, "acme-stripe", "still suspended", |c| {
         c.status.as_ref().and_then(|s| s.state) == Some(ConnectionState::Suspended)
     })

@@ -376,38 +376,9 @@ fn connection_controller(
         connections: connection_events,
         secrets: secret_events,
     } = watches;
-    // A Connection's own status writes must not trigger its next reconcile: that would turn
-    // every backoff into an immediate retry. Only what a person or the API server changes
-    // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
     let recheck = recount.clone();
     let inputs = Arc::new(input_readers::InputReaders::default());
-    let input_index = inputs.clone();
-    let counted = connection_events.inspect(move |event| {
-        if let Ok(event) = event {
-            input_index.observe(event);
-        }
-        if let Ok(
-            watcher::Event::Apply(conn)
-            | watcher::Event::InitApply(conn)
-            | watcher::Event::Delete(conn),
-        ) = event
-            && let Some(ns) = conn.namespace()
-        {
-            // The receiver lives as long as the Tenant controller; once it is gone there is
-            // nobody left to count for.
-            let _ = recount.unbounded_send(ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns));
-        }
-    });
-    let changes = triggers::changes(counted, |conn: &Connection| {
-        let meta = &conn.metadata;
-        // The cache keeps only plugboard's annotations (`slim`): a refresh request.
-        triggers::fingerprint(&(
-            meta.generation,
-            &meta.annotations,
-            &meta.finalizers,
-            meta.deletion_timestamp.is_some(),
-        ))
-    });
+    let changes = connection_changes(connection_events, inputs.clone(), recount);
     let controller = Controller::for_stream(changes, ctx.connections.clone());
 
     let conns = controller.store();
@@ -464,6 +435,44 @@ fn connection_controller(
             affected.extend(owner);
             affected
         })
+}
+
+/// The Connection events that call for a reconcile. Every event on the way also feeds the
+/// InputReaders index and has the Connection's Tenant recount its Connections.
+fn connection_changes(
+    events: BoxStream<'static, Result<watcher::Event<Connection>, watcher::Error>>,
+    inputs: Arc<input_readers::InputReaders>,
+    recount: futures::channel::mpsc::UnboundedSender<ObjectRef<Tenant>>,
+) -> impl futures::Stream<Item = Result<Connection, watcher::Error>> + Send + 'static {
+    let counted = events.inspect(move |event| {
+        if let Ok(event) = event {
+            inputs.observe(event);
+        }
+        if let Ok(
+            watcher::Event::Apply(conn)
+            | watcher::Event::InitApply(conn)
+            | watcher::Event::Delete(conn),
+        ) = event
+            && let Some(ns) = conn.namespace()
+        {
+            // The receiver lives as long as the Tenant controller; once it is gone there is
+            // nobody left to count for.
+            let _ = recount.unbounded_send(ObjectRef::new(&conn.spec.tenant_ref.name).within(&ns));
+        }
+    });
+    // A Connection's own status writes must not trigger its next reconcile: that would turn
+    // every backoff into an immediate retry. Only what a person or the API server changes
+    // does: the spec (generation), annotations (refresh requests), finalizers and deletion.
+    triggers::changes(counted, |conn: &Connection| {
+        let meta = &conn.metadata;
+        // The cache keeps only plugboard's annotations (`slim`): a refresh request.
+        triggers::fingerprint(&(
+            meta.generation,
+            &meta.annotations,
+            &meta.finalizers,
+            meta.deletion_timestamp.is_some(),
+        ))
+    })
 }
 
 fn log_queue_error<T, E: std::fmt::Display>(result: Result<T, E>) -> future::Ready<()> {

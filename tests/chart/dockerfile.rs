@@ -61,13 +61,35 @@ fn exec_form(args: &str) -> Option<Vec<String>> {
     serde_json::from_str(args).ok()
 }
 
+/// One build stage: its FROM image, its alias and what follows the FROM.
+struct Stage<'a> {
+    image: String,
+    alias: Option<String>,
+    instructions: Vec<&'a Instruction>,
+}
+
 /// Everything wrong with `dockerfile` (with `dockerignore` as its context filter).
 pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let instructions = parse(dockerfile);
-    // Stages: (FROM image, alias, instructions).
-    let mut stages: Vec<(String, Option<String>, Vec<&Instruction>)> = Vec::new();
-    for ins in &instructions {
+    let stages = stages(&instructions, &mut problems);
+    if stages.len() < 2 {
+        problems.push(format!(
+            "{} stage(s): build in one, run in another",
+            stages.len()
+        ));
+        return problems;
+    }
+    check_build(&stages[0], &mut problems);
+    check_final(&stages[0], &stages[stages.len() - 1], &mut problems);
+    check_sources(&instructions, &stages, dockerignore, &mut problems);
+    problems
+}
+
+/// Splits the instructions into stages, noting unpinned base images on the way.
+fn stages<'a>(instructions: &'a [Instruction], problems: &mut Vec<String>) -> Vec<Stage<'a>> {
+    let mut stages: Vec<Stage> = Vec::new();
+    for ins in instructions {
         if ins.name == "FROM" {
             let words: Vec<&str> = ins
                 .args
@@ -79,7 +101,7 @@ pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
                 Some(w) if w.eq_ignore_ascii_case("as") => words.get(2).map(|a| a.to_string()),
                 _ => None,
             };
-            let earlier = stages.iter().any(|(_, a, _)| a.as_deref() == Some(&image));
+            let earlier = stages.iter().any(|s| s.alias.as_deref() == Some(&image));
             if !earlier {
                 let name_part = image.rsplit('/').next().unwrap_or_default();
                 let tag = name_part.split_once(':').map(|(_, t)| t);
@@ -90,9 +112,13 @@ pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
                     problems.push(format!("line {}: {image} uses latest", ins.line));
                 }
             }
-            stages.push((image, alias, Vec::new()));
+            stages.push(Stage {
+                image,
+                alias,
+                instructions: Vec::new(),
+            });
         } else if let Some(stage) = stages.last_mut() {
-            stage.2.push(ins);
+            stage.instructions.push(ins);
         } else if ins.name != "ARG" {
             problems.push(format!(
                 "line {}: {} before the first FROM",
@@ -100,28 +126,23 @@ pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
             ));
         }
     }
-    if stages.len() < 2 {
-        problems.push(format!(
-            "{} stage(s): build in one, run in another",
-            stages.len()
-        ));
-        return problems;
-    }
-    let (build_image, _, build) = &stages[0];
-    let (final_image, _, last) = stages.last().unwrap();
+    stages
+}
 
-    let build_runs: Vec<&str> = build
-        .iter()
-        .filter(|i| i.name == "RUN")
-        .map(|i| i.args.as_str())
-        .collect();
-    if !build_runs
-        .iter()
-        .any(|r| r.contains("cargo build") && r.contains("--release") && r.contains("--locked"))
-    {
+fn check_build(build: &Stage, problems: &mut Vec<String>) {
+    let locked_release = build.instructions.iter().any(|i| {
+        i.name == "RUN"
+            && i.args.contains("cargo build")
+            && i.args.contains("--release")
+            && i.args.contains("--locked")
+    });
+    if !locked_release {
         problems.push("the build stage has no `cargo build --release --locked`".into());
     }
+}
 
+fn check_final(build: &Stage, last: &Stage, problems: &mut Vec<String>) {
+    let (build_image, final_image) = (&build.image, &last.image);
     if !final_image.contains("distroless") {
         problems.push(format!("the final image {final_image} is not distroless"));
     }
@@ -132,7 +153,7 @@ pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
              Debian {b:?}) must share a Debian release, so the binary finds its glibc"
         )),
     }
-
+    let last = &last.instructions;
     match last.iter().rev().find(|i| i.name == "USER") {
         None => problems.push("the final stage sets no USER".into()),
         Some(user) => {
@@ -168,29 +189,34 @@ pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
     if !copies_binary {
         problems.push("the final stage does not COPY --from the build stage to /plugboard".into());
     }
-    for ins in &instructions {
+}
+
+/// What ADD and COPY read: no URLs, only stages that exist, and from the build context only
+/// what survives .dockerignore (which must keep the heavy directories out).
+fn check_sources(
+    instructions: &[Instruction],
+    stages: &[Stage],
+    dockerignore: &str,
+    problems: &mut Vec<String>,
+) {
+    for ins in instructions {
         if ins.name == "ADD" && ins.args.contains("://") {
             problems.push(format!("line {}: ADD from a URL", ins.line));
         }
-        if ins.name == "COPY"
-            && let Some(from) = ins
-                .args
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("--from="))
-            && !stages
-                .iter()
-                .any(|(_, alias, _)| alias.as_deref() == Some(from))
-        {
-            problems.push(format!(
-                "line {}: COPY --from={from}, no such stage",
-                ins.line
-            ));
+        if ins.name != "COPY" {
+            continue;
         }
-    }
-
-    // Every source the build stage COPYs from the context must survive .dockerignore.
-    for ins in &instructions {
-        if ins.name != "COPY" || ins.args.contains("--from=") {
+        if let Some(from) = ins
+            .args
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("--from="))
+        {
+            if !stages.iter().any(|s| s.alias.as_deref() == Some(from)) {
+                problems.push(format!(
+                    "line {}: COPY --from={from}, no such stage",
+                    ins.line
+                ));
+            }
             continue;
         }
         let words: Vec<&str> = ins
@@ -212,7 +238,6 @@ pub fn check(dockerfile: &str, dockerignore: &str) -> Vec<String> {
             problems.push(format!(".dockerignore sends {heavy}/ to the build context"));
         }
     }
-    problems
 }
 
 /// Whether .dockerignore leaves `path` out: the last pattern that matches decides, `!`

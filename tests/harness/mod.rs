@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -265,6 +265,25 @@ pub fn tenant_ready(t: &Tenant) -> Option<(String, String, String)> {
 pub fn is_ready_with(conn: &Connection, status: &str, reason: &str) -> bool {
     ready(conn).is_some_and(|(s, r)| s == status && r == reason)
         && conn.status.as_ref().and_then(|s| s.observed_generation) == conn.metadata.generation
+}
+
+/// Asks for a refresh as a user does: the `plugboard.dev/refresh-requested-at` annotation,
+/// whose value `at` the status echoes once the refresh is done.
+pub async fn request_refresh(connections: &Api<Connection>, name: &str, at: &str) {
+    let annotation =
+        json!({"metadata": {"annotations": {"plugboard.dev/refresh-requested-at": at}}});
+    connections
+        .patch(name, &PatchParams::default(), &Patch::Merge(annotation))
+        .await
+        .expect("the annotation is patched");
+}
+
+/// Whether the status echoes the refresh requested `at`.
+pub fn refresh_echoed(conn: &Connection, at: &str) -> bool {
+    conn.status
+        .as_ref()
+        .and_then(|s| s.refresh_requested_at.as_deref())
+        == Some(at)
 }
 
 pub async fn create<K>(api: &Api<K>, object: serde_json::Value) -> K

@@ -17,6 +17,7 @@ mod validate;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::Api;
@@ -25,7 +26,9 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
 
+use self::dereference::Resolved;
 use self::oauth::Obtained;
 use self::status::Stage;
 use self::test::Purpose;
@@ -265,17 +268,9 @@ async fn pipeline(
         .await
         .map_err(at(Stage::Credentials))?;
     let current = current.as_ref();
-    let tokens = match resolved.auth.type_ {
-        AuthType::Oauth2 | AuthType::ClientCredentials => {
-            oauth::obtain(conn, &resolved, &parameters, current, ctx, now.0).await
-        }
-        AuthType::TenantToken => tenant_token::obtain(conn, &resolved, current, ctx, now.0).await,
-        _ => credentials::obtain(&resolved, &context, ctx).map(|credentials| Obtained {
-            credentials,
-            ..Obtained::default()
-        }),
-    }
-    .map_err(at(Stage::Credentials))?;
+    let tokens = obtain(conn, &resolved, &parameters, &context, current, ctx, now)
+        .await
+        .map_err(at(Stage::Credentials))?;
     let creds = &tokens.credentials;
     secrets.extend(creds.values().map(|v| v.expose_secret().to_owned()));
     let context = credentials::with_credentials(context, creds);
@@ -330,6 +325,29 @@ async fn pipeline(
     .map_err(at(Stage::Test))?;
     connected.tested_at = Some(now.clone());
     Ok(connected)
+}
+
+/// Obtains the credentials the way the connector's auth type does it: tokens from a provider
+/// or minted here (kept while still good), or static credentials rendered from the input.
+async fn obtain(
+    conn: &Connection,
+    resolved: &Resolved,
+    parameters: &Map<String, Value>,
+    context: &Value,
+    current: Option<&Secret>,
+    ctx: &Context,
+    now: &Time,
+) -> Result<Obtained, Error> {
+    match resolved.auth.type_ {
+        AuthType::Oauth2 | AuthType::ClientCredentials => {
+            oauth::obtain(conn, resolved, parameters, current, ctx, now.0).await
+        }
+        AuthType::TenantToken => tenant_token::obtain(conn, resolved, current, ctx, now.0).await,
+        _ => credentials::obtain(resolved, context, ctx).map(|credentials| Obtained {
+            credentials,
+            ..Obtained::default()
+        }),
+    }
 }
 
 /// Whether the test must run although the credentials did not change: the spec changed, the
@@ -514,7 +532,7 @@ async fn revoke(
 /// access tokens), then the access token.
 async fn revoke_tokens(
     conn: &Connection,
-    resolved: &dereference::Resolved,
+    resolved: &Resolved,
     stored: &credentials::Credentials,
     ctx: &Context,
 ) -> Result<(), Error> {

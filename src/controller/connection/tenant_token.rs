@@ -56,6 +56,8 @@ async fn signing_key(
     Ok((key.0, field))
 }
 
+/// Credentials for `tenant-token`: the stored JWT while its key id and claims still match and
+/// it is not due, else a newly minted one.
 pub async fn obtain(
     conn: &Connection,
     resolved: &Resolved,
