@@ -325,6 +325,55 @@ async fn rate_limiting_keeps_a_valid_token_in_use_and_honours_retry_after() {
     s.cluster.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_scheduled_refresh_that_fails_waits_for_its_retry_instead_of_asking_every_second() {
+    let s = Scenario::start(expired()).await;
+    // The first refresh gives a 12-second token, so the next one falls due within seconds
+    // while the token is still valid; that one is refused with a 503 and Retry-After.
+    let mut short = json!({"access_token": "at-2", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 12});
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(200).set_body_json(short.take()))
+        .mount(&s.provider)
+        .await;
+    refresh_with("rt-2")
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "30"))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "a retry is scheduled", |c| {
+        c.status.as_ref().and_then(|s| s.retry_attempts) == Some(1)
+    })
+    .await;
+    assert_eq!(
+        ready(&conn).unwrap().1,
+        "Connected",
+        "the valid token stays in use"
+    );
+    // Long enough for a loop to show: the token is still valid for about two seconds.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let refused = s
+        .provider
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("refresh_token=rt-2"))
+        .count();
+    assert_eq!(refused, 1, "asked once, then waits for the retry");
+    let status = s.apis.2.get(CONN).await.unwrap().status.unwrap();
+    assert_eq!(status.retry_attempts, Some(1));
+    let next: k8s_openapi::jiff::Timestamp = status.next_retry_at.unwrap().parse().unwrap();
+    let wait = next
+        .duration_since(k8s_openapi::jiff::Timestamp::now())
+        .as_secs();
+    assert!(
+        wait >= 20,
+        "Retry-After 30 s is honoured: next retry in {wait}s"
+    );
+    assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-2"));
+    s.cluster.cleanup().await;
+}
+
 async fn unavailable_with(answer: ResponseTemplate, expected: &str) {
     let s = Scenario::start(expired()).await;
     refresh_with("rt-1")

@@ -183,16 +183,19 @@ async fn succeeded(
     if let Some(interval) = done.test_interval {
         wake.push(until_next_test(conn, done.tested_at.as_ref(), interval));
     }
-    if let Some(due) = tokens.next_refresh_at {
-        let left = due.duration_since(now.0);
-        wake.push(
-            Duration::try_from(left)
-                .unwrap_or_default()
-                .max(BACKOFF_MIN),
-        );
-    }
-    if let Some(retry) = tokens.retry_in {
-        wake.push(backoff(attempts).max(retry));
+    match (tokens.retry_in, tokens.next_refresh_at) {
+        // A failed refresh is due already: the retry, with its backoff and the provider's
+        // Retry-After, is when to try again, not the refresh time that has passed.
+        (Some(retry), _) => wake.push(backoff(attempts).max(retry)),
+        (None, Some(due)) => {
+            let left = due.duration_since(now.0);
+            wake.push(
+                Duration::try_from(left)
+                    .unwrap_or_default()
+                    .max(BACKOFF_MIN),
+            );
+        }
+        (None, None) => {}
     }
     Ok(wake
         .into_iter()

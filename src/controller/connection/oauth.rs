@@ -34,6 +34,14 @@ pub const REFRESH_REQUESTED_AT: &str = "plugboard.dev/refresh-requested-at";
 const MIN_MARGIN: Duration = Duration::from_secs(300);
 /// And no later than this share of the lifetime before expiry, for long-lived tokens.
 const MARGIN_SHARE: f64 = 0.2;
+/// But the margin never takes more than this share of the lifetime: short tokens (Keycloak
+/// issues 5-minute ones by default) are used for at least half their life, not refreshed
+/// as soon as they arrive.
+const MAX_MARGIN_SHARE: f64 = 0.4;
+/// Never refresh sooner than this after tokens were issued: a token endpoint that hands out
+/// tokens with no lifetime left (`expires_in: 0`) is asked every five seconds, not in a loop,
+/// while a ten-second token is still replaced before it expires.
+const MIN_REFRESH_GAP: SignedDuration = SignedDuration::from_secs(5);
 /// Up to this share of the lifetime is added at random, so tokens issued together spread
 /// their refreshes instead of arriving at the token endpoint in one burst.
 const JITTER_SHARE: f64 = 0.1;
@@ -199,14 +207,20 @@ fn expires_at(tokens: &BTreeMap<String, SecretString>) -> Option<Timestamp> {
 
 /// When to refresh tokens that expire at `expires_at` and were issued at `issued_at`.
 pub fn refresh_due(issued_at: Timestamp, expires_at: Timestamp) -> Timestamp {
-    let lifetime = Duration::try_from(expires_at.duration_since(issued_at)).unwrap_or_default();
-    let margin = MIN_MARGIN.max(lifetime.mul_f64(MARGIN_SHARE));
+    let earliest = issued_at.checked_add(MIN_REFRESH_GAP).unwrap_or(issued_at);
+    ahead_of(expires_at, issued_at).max(earliest)
+}
+
+/// A margin and a jitter before `expires_at`, both shares of the life left since `from`;
+/// never before `from`.
+fn ahead_of(expires_at: Timestamp, from: Timestamp) -> Timestamp {
+    let lifetime = Duration::try_from(expires_at.duration_since(from)).unwrap_or_default();
+    let margin = MIN_MARGIN
+        .max(lifetime.mul_f64(MARGIN_SHARE))
+        .min(lifetime.mul_f64(MAX_MARGIN_SHARE));
     let jitter = lifetime.mul_f64(JITTER_SHARE * rand::random::<f64>());
     let before = SignedDuration::try_from(margin + jitter).unwrap_or(SignedDuration::MAX);
-    expires_at
-        .checked_sub(before)
-        .unwrap_or(issued_at)
-        .max(issued_at)
+    expires_at.checked_sub(before).unwrap_or(from).max(from)
 }
 
 /// Credentials for `oauth2` and `client-credentials`.
@@ -244,9 +258,10 @@ pub async fn obtain(
         "requesting tokens"
     );
     let result = request_tokens(conn, resolved, parameters, ctx, (&tokens, expires), now).await?;
-    obtained.refresh_requested_at = requested.clone().or(obtained.refresh_requested_at);
     match result {
         Ok(new) => {
+            // Echoed only once done: a request that failed is retried with the next attempt.
+            obtained.refresh_requested_at = requested.or(obtained.refresh_requested_at);
             let response_templates = if resolved.auth.type_ == AuthType::Oauth2 {
                 resolved
                     .auth
@@ -292,12 +307,9 @@ pub(super) fn scheduled_refresh(
         .next_refresh_at
         .as_deref()
         .and_then(|t| t.parse::<Timestamp>().ok());
-    recorded.or_else(|| {
-        expires.map(|e| {
-            let margin = SignedDuration::try_from(MIN_MARGIN).unwrap_or(SignedDuration::ZERO);
-            refresh_due(now, e).min(e.checked_sub(margin).unwrap_or(e))
-        })
-    })
+    // Their issue time is unknown, so no MIN_REFRESH_GAP: tokens stored already expired are
+    // refreshed at once.
+    recorded.or_else(|| expires.map(|e| ahead_of(e, now)))
 }
 
 /// One token request for the auth type, timed and counted.
@@ -486,11 +498,41 @@ mod tests {
     }
 
     #[test]
-    fn a_short_token_refreshes_at_least_five_minutes_early_but_not_before_issue() {
+    fn a_half_hour_token_refreshes_at_least_five_minutes_early() {
         let issued = at("2026-01-01T00:00:00Z");
-        let due = refresh_due(issued, at("2026-01-01T00:30:00Z"));
-        assert!(at("2026-01-01T00:30:00Z").duration_since(due).as_secs() >= 300);
-        assert_eq!(refresh_due(issued, at("2026-01-01T00:02:00Z")), issued);
+        let expires = at("2026-01-01T00:30:00Z");
+        for _ in 0..100 {
+            let due = refresh_due(issued, expires);
+            assert!(expires.duration_since(due).as_secs() >= 300);
+        }
+    }
+
+    #[test]
+    fn a_five_minute_token_is_used_for_half_its_life_before_it_is_refreshed() {
+        let issued = at("2026-01-01T00:00:00Z");
+        let expires = at("2026-01-01T00:05:00Z");
+        for _ in 0..100 {
+            let used = refresh_due(issued, expires)
+                .duration_since(issued)
+                .as_secs();
+            // The margin is capped at 40 % (120 s) and the jitter adds up to 10 % (30 s).
+            assert!((150..=180).contains(&used), "refreshed after {used}s");
+        }
+    }
+
+    #[test]
+    fn a_token_without_lifetime_is_not_refreshed_in_a_loop() {
+        let issued = at("2026-01-01T00:00:00Z");
+        for expires in [
+            issued,
+            at("2025-12-31T23:59:00Z"),
+            at("2026-01-01T00:00:05Z"),
+        ] {
+            let wait = refresh_due(issued, expires)
+                .duration_since(issued)
+                .as_secs();
+            assert_eq!(wait, 5, "expiring at {expires}");
+        }
     }
 
     #[test]
