@@ -78,6 +78,36 @@ impl Scenario {
     async fn stored(&self, key: &str) -> Option<String> {
         secret_text(&self.apis.3.get(SECRET).await.unwrap(), key)
     }
+
+    async fn wait_for_token_requests(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + CONVERGE;
+        loop {
+            let requests = self.provider.received_requests().await.unwrap();
+            if requests.iter().filter(|r| r.url.path() == "/token").count() >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{count} token requests"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The reasons of the events recorded for the Connection.
+    async fn event_reasons(&self) -> Vec<String> {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.cluster.client(), self.cluster.namespace());
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(CONN))
+            .filter_map(|e| e.reason)
+            .collect()
+    }
 }
 
 fn expired() -> serde_json::Value {
@@ -150,6 +180,91 @@ async fn extra_response_fields_are_mapped_into_the_credentials() {
     })
     .await;
     assert_eq!(s.stored("portal").await.as_deref(), Some("4242"));
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored_even_when_its_response_cannot_be_mapped() {
+    let s = Scenario::start_with(
+        expired(),
+        json!({"credentialsFromRefreshResponse": {"portal": "{{ response.hub_id }}"}}),
+    )
+    .await;
+    // The provider rotates rt-1 away and sends no hub_id, so the mapping cannot render.
+    refresh_with("rt-1")
+        .respond_with(token("at-2", Some("rt-2")))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    wait_for(&s.apis.3, SECRET, "the rotated refresh token", |secret| {
+        secret_text(secret, "refresh_token").as_deref() == Some("rt-2")
+    })
+    .await;
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-2"));
+    let refused = s.event_reasons().await;
+    assert!(
+        refused.iter().any(|r| r == "InvalidTemplate"),
+        "the mapping's failure is reported: {refused:?}"
+    );
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn rotated_tokens_the_api_server_refuses_to_store_are_stored_once_it_accepts() {
+    let s = Scenario::start(expired()).await;
+    // An immutable Secret refuses every write, as the API server would refuse one in a fault.
+    s.apis
+        .3
+        .patch(
+            SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"immutable": true})),
+        )
+        .await
+        .unwrap();
+    refresh_with("rt-1")
+        .respond_with(token("at-2", Some("rt-2")))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    s.wait_for_token_requests(1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-1"));
+    // The administrator removes the stuck Secret; the kept tokens are stored, not lost.
+    s.apis.3.delete(SECRET, &Default::default()).await.unwrap();
+    wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-2"));
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-2"));
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_provider_quoting_the_refresh_token_and_client_secret_has_both_redacted() {
+    let tokens = json!({"access_token": "at-quoted-0123456789", "refresh_token": "rt-quoted-0123456789", "token_type": "bearer", "expires_at": "2020-01-01T00:00:00Z"});
+    let s = Scenario::start(tokens).await;
+    let quoted = json!({"error": "invalid_grant",
+        "error_description": "refresh token rt-quoted-0123456789 of client app-secret-0123456789 expired"});
+    refresh_with("rt-quoted-0123456789")
+        .respond_with(ResponseTemplate::new(400).set_body_json(quoted))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "TokenRevoked", |c| {
+        is_ready_with(c, "False", "TokenRevoked")
+    })
+    .await;
+    let text = serde_json::to_string(&conn.status).unwrap();
+    assert!(text.contains("[redacted]"), "{text}");
+    for secret in ["rt-quoted-0123456789", "app-secret-0123456789"] {
+        assert!(!text.contains(secret), "status quotes {secret}: {text}");
+    }
     s.cluster.cleanup().await;
 }
 

@@ -92,6 +92,8 @@ pub struct Context {
     pub caches_live: std::sync::atomic::AtomicBool,
     /// This process's writes the caches may not show yet.
     pub own_writes: own_writes::OwnWrites,
+    /// New tokens a reconcile could not store, for the next one to store.
+    pub unsaved: connection::Unsaved,
     /// Whether each cache above has its first full list (`readiness` says why not the
     /// stores' own `wait_until_ready`).
     ready: [readiness::Ready; 4],
@@ -271,6 +273,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         metrics: settings.metrics.clone(),
         caches_live: std::sync::atomic::AtomicBool::new(false),
         own_writes: own_writes::OwnWrites::default(),
+        unsaved: connection::Unsaved::default(),
         config: settings,
     });
     let watches = Watches {

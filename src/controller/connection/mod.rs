@@ -12,6 +12,7 @@ mod status;
 mod store;
 mod tenant_token;
 mod test;
+mod unsaved;
 mod validate;
 
 use std::sync::Arc;
@@ -28,6 +29,9 @@ use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
+pub use self::unsaved::Unsaved;
+
+use self::credentials::RenderedApiClient;
 use self::dereference::Resolved;
 use self::oauth::Obtained;
 use self::status::Stage;
@@ -35,6 +39,7 @@ use self::test::Purpose;
 use crate::api::{AuthType, Connection};
 use crate::controller::{Context, own_writes};
 use crate::error::Error;
+use crate::provider::hosts::AllowedHosts;
 
 /// The finalizer that holds a Connection until its credentials are revoked and deleted.
 pub const FINALIZER: &str = "plugboard.dev/credentials";
@@ -271,22 +276,16 @@ async fn pipeline(
         .await
         .map_err(at(Stage::Credentials))?;
     let current = current.as_ref();
-    let tokens = obtain(conn, &resolved, &parameters, &context, current, ctx, now)
+    // A provider's error description may quote the stored tokens back.
+    secrets.extend(values(current.map(store::stored).as_ref()));
+    let mut tokens = obtain(conn, &resolved, &parameters, &context, current, ctx, now)
         .await
         .map_err(at(Stage::Credentials))?;
     let creds = &tokens.credentials;
     secrets.extend(creds.values().map(|v| v.expose_secret().to_owned()));
     let context = credentials::with_credentials(context, creds);
-    let client = match &resolved.connector.api_client {
-        Some(api_client) => Some(
-            credentials::render_api_client(&resolved, api_client, &context, ctx)
-                .map_err(at(Stage::Credentials))?,
-        ),
-        None => None,
-    };
-    let want = store::desired(conn, creds, client.as_ref().map(|(c, _)| c));
     // New tokens are persisted here, before the test or anything else uses them.
-    let wrote = store::apply(conn, want, current, tokens.precondition.clone(), ctx)
+    let (wrote, client) = store_credentials(conn, &resolved, &mut tokens, &context, current, ctx)
         .await
         .map_err(at(Stage::Credentials))?;
     let interval = resolved
@@ -330,6 +329,44 @@ async fn pipeline(
     Ok(connected)
 }
 
+/// Renders the API client over the credentials and stores both; returns whether it wrote,
+/// and the client. New tokens from the provider reach the store even when rendering fails,
+/// and stay in memory ([`Unsaved`]) when the write fails: the provider may already have
+/// invalidated the refresh token they replace.
+async fn store_credentials(
+    conn: &Connection,
+    resolved: &Resolved,
+    tokens: &mut Obtained,
+    context: &Value,
+    current: Option<&Secret>,
+    ctx: &Context,
+) -> Result<(bool, Option<(RenderedApiClient, AllowedHosts)>), Error> {
+    let new = tokens.refreshed_at.is_some();
+    let rendered = match (tokens.unusable.take(), &resolved.connector.api_client) {
+        (Some(err), _) => Err(err),
+        (None, Some(api_client)) => {
+            credentials::render_api_client(resolved, api_client, context, ctx).map(Some)
+        }
+        (None, None) => Ok(None),
+    };
+    let creds = &tokens.credentials;
+    let want = match &rendered {
+        Ok(client) => store::desired(conn, creds, client.as_ref().map(|(c, _)| c)),
+        // The tokens go in beside the API client stored before, which is still the last good one.
+        Err(_) if new => store::keeping_api_client(store::desired(conn, creds, None), current),
+        Err(_) => return rendered.map(|client| (false, client)),
+    };
+    match store::apply(conn, want, current, tokens.precondition.clone(), ctx).await {
+        Ok(wrote) => rendered.map(|client| (wrote, client)),
+        Err(err) => {
+            if new {
+                ctx.unsaved.keep(conn, std::mem::take(tokens));
+            }
+            Err(err)
+        }
+    }
+}
+
 /// Obtains the credentials the way the connector's auth type does it: tokens from a provider
 /// or minted here (kept while still good), or static credentials rendered from the input.
 async fn obtain(
@@ -341,6 +378,22 @@ async fn obtain(
     ctx: &Context,
     now: &Time,
 ) -> Result<Obtained, Error> {
+    let kept = ctx.unsaved.take(conn);
+    let has_tokens = matches!(
+        resolved.auth.type_,
+        AuthType::Oauth2 | AuthType::ClientCredentials | AuthType::TenantToken
+    );
+    if let Some(mut kept) = kept
+        && has_tokens
+    {
+        // Newer than the stored ones: store these rather than spend the refresh token again.
+        kept.precondition = Some(
+            current
+                .and_then(|s| s.resource_version())
+                .unwrap_or_default(),
+        );
+        return Ok(kept);
+    }
     match resolved.auth.type_ {
         AuthType::Oauth2 | AuthType::ClientCredentials => {
             oauth::obtain(conn, resolved, parameters, current, ctx, now.0).await
@@ -440,7 +493,9 @@ async fn disconnect_on_request(
 /// keeps failing holds deletion for `DISCONNECT_GRACE` at most.
 async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
     let current = store::read(conn, ctx).await?;
-    let stored = current.as_ref().map(store::stored);
+    // Tokens that never reached the store are the newest: they are the ones to revoke.
+    let kept = ctx.unsaved.take(conn).map(|kept| kept.credentials);
+    let stored = kept.or_else(|| current.as_ref().map(store::stored));
     match revoke(conn, stored.as_ref(), ctx).await {
         Ok(()) => {}
         Err(err) if matches!(err, Error::Kube(_)) => return Err(err),
@@ -592,7 +647,7 @@ fn values(stored: Option<&credentials::Credentials>) -> Vec<String> {
 
 /// `message` with every known secret value replaced, for values a provider or a library
 /// echoed back into an error.
-fn redact(message: &str, secrets: &[String]) -> String {
+pub(super) fn redact(message: &str, secrets: &[String]) -> String {
     // Very short values (a region code, `true`) would blank out ordinary words.
     const MIN_SECRET_LEN: usize = 6;
     secrets

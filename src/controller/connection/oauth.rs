@@ -59,6 +59,10 @@ pub struct Obtained {
     pub retry_in: Option<Duration>,
     /// The annotation value acted on in this reconcile.
     pub refresh_requested_at: Option<String>,
+    /// New tokens arrived but cannot be used as the connector says (a response mapping failed
+    /// to render). They are stored all the same, for the refresh token in them, and this is
+    /// the error the Connection shows.
+    pub unusable: Option<Error>,
 }
 
 /// The stored tokens, if any, read from the credentials Secret.
@@ -271,13 +275,15 @@ pub async fn obtain(
             } else {
                 resolved.auth.credentials_from_token_response.as_ref()
             };
-            obtained.credentials = merge_tokens(
-                tokens,
+            obtained.credentials = with_tokens(tokens, &new);
+            obtained.unusable = map_response(
+                &mut obtained.credentials,
                 &new,
                 response_templates,
                 ctx,
                 &resolved.connector_label,
-            )?;
+            )
+            .err();
             obtained.expires_at = new.expires_at;
             obtained.next_refresh_at = new.expires_at.map(|e| refresh_due(now, e));
             obtained.refreshed_at = Some(now);
@@ -331,7 +337,9 @@ async fn request_tokens(
                 parameters,
                 resolved.auth.extra_token_params.as_ref(),
             );
-            flow::client_credentials(&ctx.http, &app, &endpoints(resolved), &ask).await
+            flow::client_credentials(&ctx.http, &app, &endpoints(resolved), &ask)
+                .await
+                .map_err(|err| without_client_secret(err, &app))
         }
         _ => refresh_oauth2(conn, resolved, &app, ctx, (tokens, expires), now).await?,
     };
@@ -375,13 +383,19 @@ async fn refresh_oauth2(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let endpoints = endpoints(resolved);
-    match flow::refresh(&ctx.http, app, &endpoints, &refresh_token, &extra).await {
+    let (endpoints, extra) = (&endpoints, &extra);
+    let refresh = |token| async move {
+        flow::refresh(&ctx.http, app, endpoints, token, extra)
+            .await
+            .map_err(|err| without_client_secret(err, app))
+    };
+    match refresh(&refresh_token).await {
         Err(TokenError::InvalidGrant(description)) => {
             // Another writer may have rotated the token between our read and our use.
             let again = stored(store::read(conn, ctx).await?.as_ref());
             match again.get("refresh_token") {
                 Some(rotated) if rotated.expose_secret() != refresh_token.expose_secret() => {
-                    Ok(flow::refresh(&ctx.http, app, &endpoints, rotated, &extra).await)
+                    Ok(refresh(rotated).await)
                 }
                 _ => Err(Error::TokenRevoked(format!(
                     "the provider refused the refresh token (invalid_grant{}): a person must authorize again",
@@ -390,6 +404,28 @@ async fn refresh_oauth2(
             }
         }
         other => Ok(other),
+    }
+}
+
+/// `err` with the OAuth app's client secret taken out of the provider's words, which reach
+/// status and logs: a provider may quote the credentials it refused.
+fn without_client_secret(err: TokenError, app: &App) -> TokenError {
+    let secret = [app.client_secret.expose_secret().to_owned()];
+    let hide = |text: String| super::redact(&text, &secret);
+    match err {
+        TokenError::InvalidGrant(d) => TokenError::InvalidGrant(d.map(hide)),
+        TokenError::Rejected { code, description } => TokenError::Rejected {
+            code,
+            description: description.map(hide),
+        },
+        TokenError::Unavailable {
+            message,
+            retry_after,
+        } => TokenError::Unavailable {
+            message: hide(message),
+            retry_after,
+        },
+        TokenError::Misconfigured(m) => TokenError::Misconfigured(hide(m)),
     }
 }
 
@@ -431,12 +467,20 @@ fn unavailable_or_fail(
 /// The stored credentials updated with a token response: a response without a refresh token
 /// keeps the old one; mapping templates add their keys.
 pub fn merge_tokens(
-    mut stored: BTreeMap<String, SecretString>,
+    stored: BTreeMap<String, SecretString>,
     new: &Tokens,
     templates_map: Option<&BTreeMap<String, String>>,
     ctx: &Context,
     label: &str,
 ) -> Result<Credentials, Error> {
+    let mut credentials = with_tokens(stored, new);
+    map_response(&mut credentials, new, templates_map, ctx, label)?;
+    Ok(credentials)
+}
+
+/// The stored credentials with the standard fields of a token response; a response without
+/// a refresh token keeps the old one.
+fn with_tokens(mut stored: BTreeMap<String, SecretString>, new: &Tokens) -> Credentials {
     stored.insert("access_token".into(), new.access_token.clone());
     if let Some(rt) = &new.refresh_token {
         stored.insert("refresh_token".into(), rt.clone());
@@ -452,19 +496,32 @@ pub fn merge_tokens(
     if let Some(scope) = &new.scope {
         stored.insert("scope".into(), SecretString::from(scope.clone()));
     }
-    if let Some(map) = templates_map {
-        let context = templates::to_value(&serde_json::json!({"response": new.response.0}));
-        for (key, source) in map {
-            let rendered = ctx.templates.render(source, &context).map_err(|source| {
-                Error::InvalidTemplate {
+    stored
+}
+
+/// Adds the keys the connector's mapping templates render from the token response.
+fn map_response(
+    credentials: &mut Credentials,
+    new: &Tokens,
+    templates_map: Option<&BTreeMap<String, String>>,
+    ctx: &Context,
+    label: &str,
+) -> Result<(), Error> {
+    let Some(map) = templates_map else {
+        return Ok(());
+    };
+    let context = templates::to_value(&serde_json::json!({"response": new.response.0}));
+    for (key, source) in map {
+        let rendered =
+            ctx.templates
+                .render(source, &context)
+                .map_err(|source| Error::InvalidTemplate {
                     field: format!("{label} auth credentials mapping {key}"),
                     source,
-                }
-            })?;
-            stored.insert(key.clone(), SecretString::from(rendered));
-        }
+                })?;
+        credentials.insert(key.clone(), SecretString::from(rendered));
     }
-    Ok(stored)
+    Ok(())
 }
 
 /// The link a person follows to authorize: the operator's own connect endpoint.

@@ -84,6 +84,18 @@ pub fn desired(
     }
 }
 
+/// `want` with the `api-client.json` that `current` holds, for storing new tokens when the
+/// API client cannot be rendered: the stored one is the last good one.
+pub fn keeping_api_client(mut want: Secret, current: Option<&Secret>) -> Secret {
+    let stored = current
+        .and_then(|s| s.data.as_ref())
+        .and_then(|d| d.get(API_CLIENT_KEY));
+    if let (Some(client), Some(data)) = (stored, want.data.as_mut()) {
+        data.insert(API_CLIENT_KEY.to_owned(), client.clone());
+    }
+    want
+}
+
 /// Whether the stored Secret already is what applying `want` would make it: our labels and
 /// owner reference present, every key we want with its value, and no key left that we
 /// applied before but no longer want. Keys and labels someone else added are theirs; server-
