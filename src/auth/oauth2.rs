@@ -221,13 +221,25 @@ impl<'c> AsyncHttpClient<'c> for Recording<'_> {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| retry_after(v, Timestamp::now()));
             *self.last.lock().expect("not poisoned") =
                 Some((response.status().as_u16(), retry_after));
             Ok(response)
         })
     }
+}
+
+/// A Retry-After value, which HTTP allows as seconds or as a date (RFC 9110, 10.2.3): how
+/// long from `now` to wait. A date already past means no wait.
+fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    static HTTP_DATE: k8s_openapi::jiff::fmt::rfc2822::DateTimeParser =
+        k8s_openapi::jiff::fmt::rfc2822::DateTimeParser::new();
+    let at = HTTP_DATE.parse_timestamp(value).ok()?;
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
 
 impl Recording<'_> {
@@ -440,5 +452,26 @@ pub async fn revoke(
             code: format!("HTTP {status}"),
             description: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now: Timestamp = "2026-10-21T07:27:30Z".parse().unwrap();
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date already past: no wait"
+        );
+        assert_eq!(retry_after("soon", now), None);
     }
 }
