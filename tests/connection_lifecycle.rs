@@ -95,6 +95,41 @@ async fn a_static_connection_connects_stores_its_credentials_and_passes_its_test
     cluster.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_connection_whose_name_is_too_long_for_a_label_value_connects() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    // 83 characters: a valid Connection name, but a label value may have 63 at most.
+    let name = format!("acme-stripe-{}", "billing-eu-west-1-".repeat(4))
+        .trim_end_matches('-')
+        .to_owned();
+    assert!(name.len() > 63, "{}", name.len());
+
+    create(&connectors, static_connector("stripe", &provider.uri())).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret(&name, KEY)).await;
+    create(&connections, connection(&name, "acme", "stripe")).await;
+    wait_for(&connections, &name, "Ready=True/Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    let stored = secrets.get(&format!("{name}-credentials")).await.unwrap();
+    assert_eq!(secret_text(&stored, "apiKey").as_deref(), Some(KEY));
+    let labels = stored.metadata.labels.unwrap_or_default();
+    let label = labels
+        .get("plugboard.dev/connection")
+        .expect("the Secret is labelled with its Connection");
+    assert!(
+        label.len() <= 63 && name.starts_with(&label[..label.len() - 11]),
+        "a prefix of the name and a digest: {label}"
+    );
+    cluster.cleanup().await;
+}
+
 /// The credentials Secret of `acme-stripe`: its key, labels, owner and `api-client.json`.
 fn assert_stored_as_the_contract_says(stored: &Secret, provider_uri: &str) {
     assert_eq!(secret_text(stored, "apiKey").as_deref(), Some(KEY));

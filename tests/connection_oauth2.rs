@@ -169,6 +169,50 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
     cluster.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_connection_whose_name_is_too_long_for_a_label_value_completes_the_flow() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
+    let allow = vec!["https://app.example.com/integrations".to_owned()];
+    let (_operator, base) = Operator::start_with_web(client.clone(), ns, allow).await;
+    // Over the 63 characters of a label value: the callback's write of the tokens labels the
+    // credentials Secret with its Connection too.
+    let name = format!("acme-hubspot-{}", "sales-pipeline-emea".repeat(3));
+    let connector = oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2");
+    apply_all(&all, connector, &name).await;
+    let conn = wait_for(connections, &name, "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    let link = conn.status.unwrap().authorization_url.unwrap();
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = follow_to_consent(&browser, &link, &oauth.url, &base).await;
+    let back = browser.get(consent.as_str()).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    let done = browser.get(&callback).send().await.unwrap();
+    let landing = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(landing.contains("status=connected"), "{landing}");
+    wait_for(connections, &name, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let stored = secrets.get(&format!("{name}-credentials")).await.unwrap();
+    assert!(secret_text(&stored, "refresh_token").is_some());
+    let label = &stored.metadata.labels.unwrap()["plugboard.dev/connection"];
+    assert!(
+        label.len() <= 63 && name.starts_with(&label[..label.len() - 11]),
+        "{label}"
+    );
+    cluster.cleanup().await;
+}
+
 /// Opens the Connection's link as a person's browser does and checks where the operator sends
 /// it: the provider's consent page, asking for the connector's scopes with PKCE.
 async fn follow_to_consent(

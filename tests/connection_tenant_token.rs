@@ -73,34 +73,16 @@ async fn a_tenant_token_is_minted_for_the_tenant_tested_and_minted_anew_on_chang
     create(&apis.3, key_secret(HS256_KEY)).await;
     create(&apis.0, connector(&provider.uri(), "HS256")).await;
     create(&apis.1, tenant("acme")).await;
+    let before = cluster.requests();
     create(&apis.2, plain_connection()).await;
 
     let conn = wait_for(&apis.2, "acme-membrane", "Connected", |c| {
         is_ready_with(c, "True", "Connected")
     })
     .await;
+    assert_minted_once_and_left_alone(&cluster, &apis, before.as_ref()).await;
     let first = stored_token(&apis).await;
-    let claims = decode(&first);
-    assert_eq!(claims["iss"], "ws-plugboard");
-    assert_eq!(claims["sub"], "acme");
-    assert_eq!(claims["id"], "acme");
-    assert_eq!(claims["name"], "Acme Inc.");
-    assert_eq!(claims["fields"], json!({"plan": "enterprise"}));
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        3600
-    );
-    let status = conn.status.unwrap();
-    let (expires, next) = (
-        status.credentials_expire_at.unwrap(),
-        status.next_refresh_at.unwrap(),
-    );
-    assert!(
-        next < expires,
-        "minted anew before it expires: {next} < {expires}"
-    );
-    let text = serde_json::to_string(&conn.metadata).unwrap();
-    assert!(!text.contains(&first));
+    assert_first_token(&conn, &first);
 
     // The tenant's fields change: the token is minted again and carries them.
     apis.1
@@ -148,6 +130,88 @@ async fn a_tenant_token_is_minted_for_the_tenant_tested_and_minted_anew_on_chang
         .count();
     assert!(tests >= 2, "each new token was tested: {tests}");
     cluster.cleanup().await;
+}
+
+/// The first token: minted for the tenant, valid for the connector's hour, with its expiry
+/// in the status as the token's `exp` says, and never shown in the Connection.
+fn assert_first_token(conn: &plugboard::api::Connection, token: &str) {
+    let claims = decode(token);
+    assert_eq!(claims["iss"], "ws-plugboard");
+    assert_eq!(claims["sub"], "acme");
+    assert_eq!(claims["id"], "acme");
+    assert_eq!(claims["name"], "Acme Inc.");
+    assert_eq!(claims["fields"], json!({"plan": "enterprise"}));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    let status = conn.status.clone().unwrap();
+    let (expires, next) = (
+        status.credentials_expire_at.unwrap(),
+        status.next_refresh_at.unwrap(),
+    );
+    let exp = k8s_openapi::jiff::Timestamp::from_second(claims["exp"].as_i64().unwrap());
+    assert_eq!(
+        Some(expires.clone()),
+        exp.ok().map(|t| t.to_string()),
+        "credentialsExpireAt is the token's exp"
+    );
+    assert!(
+        next < expires,
+        "minted anew before it expires: {next} < {expires}"
+    );
+    let text = serde_json::to_string(&conn.metadata).unwrap();
+    assert!(!text.contains(token));
+}
+
+/// The first token is stored with one write of the credentials Secret, and a reconcile after
+/// the Connection is Connected (woken by a change of the signing key Secret's metadata) makes
+/// no API write. A token's expiry kept to the nanosecond at mint but read back from its `exp`
+/// in whole seconds made every mint write the Secret and the status a second time.
+async fn assert_minted_once_and_left_alone(
+    cluster: &support::TestCluster,
+    apis: &Apis,
+    before: Option<&support::RequestCounts>,
+) {
+    // Let the reconcile that the operator's own Secret write wakes run.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let reads = cluster.requests().map(|r| r.count("get", "secrets"));
+    apis.3
+        .patch(
+            "signing-key",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"example.com/owner": "ops"}}})),
+        )
+        .await
+        .unwrap();
+    let touched = cluster.requests();
+    wait_until_read_again(cluster, reads).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    cluster.assert_no_writes_since(touched.as_ref(), "a reconcile of a Connected tenant-token");
+    match cluster.count_since(before, "patch", "secrets") {
+        Some(writes) => assert_eq!(
+            writes, 2,
+            "the minted token stored once, and the test's own annotation"
+        ),
+        None => eprintln!("skipped on a real cluster: request counter unavailable (Secret writes)"),
+    }
+}
+
+/// Waits until the operator read a Secret again, as every reconcile of this Connection does.
+async fn wait_until_read_again(cluster: &support::TestCluster, reads_before: Option<u64>) {
+    let Some(before) = reads_before else {
+        // No counter on a real cluster: give the reconcile time instead.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while cluster.requests().unwrap().count("get", "secrets") <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Connection was not reconciled again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

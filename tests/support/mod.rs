@@ -4,7 +4,7 @@
 //!
 //! On a real cluster the CRDs are installed with server-side apply (field manager
 //! `plugboard-tests`) and awaited until Established; the request counter is unavailable, so
-//! the one assertion that needs it is skipped with a message, not the whole test.
+//! the assertions that need it are skipped with a message, not the whole test.
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::path::Path;
@@ -113,6 +113,18 @@ impl TestCluster {
     /// The test server's request counts; `None` on a real cluster, which has no counter.
     pub fn requests(&self) -> Option<RequestCounts> {
         self.server.as_ref().map(TestApiServer::requests)
+    }
+
+    /// How many `verb` requests on `resource` were served since `before`; `None` on a real
+    /// cluster, which has no counter.
+    pub fn count_since(
+        &self,
+        before: Option<&RequestCounts>,
+        verb: &str,
+        resource: &str,
+    ) -> Option<u64> {
+        let (before, now) = (before?, self.requests()?);
+        Some(now.count(verb, resource) - before.count(verb, resource))
     }
 
     /// Asserts that no write happened since `before`; on a real cluster this one assertion

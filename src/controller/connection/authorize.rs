@@ -212,7 +212,10 @@ async fn persist(
             resource_version: version,
             labels: Some(BTreeMap::from([
                 (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
-                (store::CONNECTION_LABEL.to_owned(), conn.name_any()),
+                (
+                    store::CONNECTION_LABEL.to_owned(),
+                    store::connection_label(&conn.name_any()),
+                ),
             ])),
             annotations: Some(BTreeMap::from([(
                 CONSUMED_STATE.to_owned(),

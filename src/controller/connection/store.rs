@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 
 use super::credentials::{Credentials, RenderedApiClient};
 use crate::api::{Connection, CredentialsReference, CredentialsStoreKind};
@@ -18,6 +19,51 @@ use crate::error::Error;
 pub const CONNECTION_LABEL: &str = "plugboard.dev/connection";
 /// The key of the rendered API client in the credentials Secret.
 pub const API_CLIENT_KEY: &str = "api-client.json";
+
+/// The longest label value the API server accepts.
+const LABEL_VALUE_MAX: usize = 63;
+/// Hex digits of the name's digest in a label value that stands in for a long name.
+const LABEL_DIGEST_HEX: usize = 10;
+
+/// The value of [`CONNECTION_LABEL`] for the Connection `name`: the name itself when it is a
+/// valid label value, else a prefix of it and a digest of all of it, 63 characters at most.
+///
+/// A label value may have 63 characters, a Connection's name 253: labelled with a longer
+/// name, the Secret is refused (422) and the Connection can never store its credentials.
+/// The stand-in is deterministic, so every write labels the Secret alike and
+/// [`up_to_date`] holds, and two names differing past the prefix still differ. It need not
+/// lead back to the name: plugboard never looks a Secret up by this label (a Connection's
+/// Secret by [`secret_name`], a Secret's Connection by its owner reference); the label is
+/// there for people and their selectors, and the prefix keeps it readable.
+pub fn connection_label(name: &str) -> String {
+    let valid = name.len() <= LABEL_VALUE_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid || name.is_empty() {
+        return name.to_owned();
+    }
+    let digest: String = Sha256::digest(name.as_bytes())
+        .iter()
+        .take(LABEL_DIGEST_HEX / 2)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // A label value starts with a letter or digit and holds only these and `-_.`; what comes
+    // after the prefix (a dash and hex digits) ends it with one.
+    let prefix: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(LABEL_VALUE_MAX - LABEL_DIGEST_HEX - 1)
+        .collect();
+    if prefix.is_empty() {
+        digest
+    } else {
+        format!("{prefix}-{digest}")
+    }
+}
 
 /// The name of the Connection's credentials Secret.
 pub fn secret_name(conn: &Connection) -> String {
@@ -73,7 +119,10 @@ pub fn desired(
             namespace: conn.namespace(),
             labels: Some(BTreeMap::from([
                 (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
-                (CONNECTION_LABEL.to_owned(), conn.name_any()),
+                (
+                    CONNECTION_LABEL.to_owned(),
+                    connection_label(&conn.name_any()),
+                ),
             ])),
             owner_references: conn.controller_owner_ref(&()).map(|o| vec![o]),
             ..ObjectMeta::default()
@@ -262,6 +311,43 @@ mod tests {
                     .collect(),
             ),
             ..Secret::default()
+        }
+    }
+
+    /// apimachinery's label value rule: `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, at
+    /// most 63 characters.
+    fn is_label_value(v: &str) -> bool {
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        v.len() <= 63
+            && (v.is_empty()
+                || (v.chars().all(ok)
+                    && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.ends_with(|c: char| c.is_ascii_alphanumeric())))
+    }
+
+    #[test]
+    fn a_name_that_is_no_label_value_is_labelled_with_a_stable_stand_in() {
+        assert_eq!(connection_label("acme-stripe"), "acme-stripe");
+        let exact = "a".repeat(63);
+        assert_eq!(connection_label(&exact), exact);
+        let long = format!(
+            "{}.billing.eu-west-1.production",
+            "acme-corporation".repeat(4)
+        );
+        let label = connection_label(&long);
+        assert!(is_label_value(&label), "{label}");
+        assert_eq!(label.len(), 63);
+        assert!(label.starts_with(&long[..52]), "{label}");
+        assert_eq!(connection_label(&long), label, "the same for the same name");
+        let other = long.replace("production", "staging");
+        assert_ne!(connection_label(&other), label, "differs past the prefix");
+        for odd in [
+            "-x".repeat(40),
+            "é".repeat(40),
+            format!("{}-", "b".repeat(70)),
+        ] {
+            let label = connection_label(&odd);
+            assert!(is_label_value(&label), "{odd:?} -> {label:?}");
         }
     }
 

@@ -115,9 +115,9 @@ pub async fn obtain(
             MIN_LIFETIME.as_secs()
         )));
     }
-    let expires = now
-        .checked_add(lifetime)
-        .map_err(|_| Error::InvalidConnector(format!("{label} auth.tokenLifetime is too long")))?;
+    let expires = expiry(now, lifetime).ok_or_else(|| {
+        Error::InvalidConnector(format!("{label} auth.tokenLifetime is too long"))
+    })?;
     let token = tenant_token::mint(&want, algorithm, &key, now.as_second(), expires.as_second())
         .map_err(|why| Error::InvalidConnector(format!("{field}: {why}")))?;
     ctx.metrics.refreshed("success");
@@ -129,6 +129,15 @@ pub async fn obtain(
         refresh_requested_at: requested.or(status.refresh_requested_at),
         ..Obtained::default()
     })
+}
+
+/// When a token minted `now` expires: in whole seconds, as its `exp` claim says. The next
+/// reconcile reads the expiry back from the stored token's `exp`; with the fraction of a
+/// second `now` has, the Secret's `expires_at` and the status's `credentialsExpireAt` would
+/// differ from it, and each mint would be followed by a second write of both (and a test).
+fn expiry(now: Timestamp, lifetime: Duration) -> Option<Timestamp> {
+    let expires = now.checked_add(lifetime).ok()?;
+    Timestamp::from_second(expires.as_second()).ok()
 }
 
 /// When to mint the next token: the OAuth2 rule, which uses a short token for at least half
@@ -150,6 +159,14 @@ fn credentials(token: SecretString, expires: Timestamp) -> BTreeMap<String, Secr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_expires_on_the_whole_second_its_exp_claim_names() {
+        let now: Timestamp = "2026-11-23T00:00:00.123456789Z".parse().unwrap();
+        let expires = expiry(now, Duration::from_millis(3_600_500)).unwrap();
+        assert_eq!(expires.to_string(), "2026-11-23T01:00:00Z");
+        assert_eq!(expires.subsec_nanosecond(), 0);
+    }
 
     #[test]
     fn a_short_token_is_minted_again_after_half_its_life_a_long_one_by_the_oauth2_rule() {
