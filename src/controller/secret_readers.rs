@@ -6,11 +6,8 @@
 //! connector or Tenant reads it too). A Secret read only as input is looked up in
 //! [`super::input_readers`], so an unrelated Secret costs no pass over the Connections.
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::ObjectMeta;
-use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
 
 use crate::api::{ClusterConnector, Connection, Connector, ConnectorKind, ConnectorSpec, Tenant};
 
@@ -116,37 +113,6 @@ impl<'a> SecretReaders<'a> {
             .iter()
             .map(|t| ObjectRef::new(t).within(self.namespace))
     }
-}
-
-/// Stands in for a Secret a relist found gone (`triggers::Change::Gone`), of which only the
-/// namespace and name are known. If it was a Connection's credentials Secret (as its status
-/// says), the stand-in carries the owner reference plugboard gave it, so that the Connection
-/// learns it is gone as it would from a deletion. A pass over the Connections, paid only for
-/// Secrets deleted while the watch was down.
-pub fn gone(
-    namespace: Option<String>,
-    name: String,
-    connections: &Store<Connection>,
-) -> PartialObjectMeta<Secret> {
-    let owner = connections.find(|conn| {
-        conn.metadata.namespace == namespace
-            && conn
-                .status
-                .as_ref()
-                .and_then(|s| s.credentials_ref.as_ref())
-                .and_then(|r| r.secret_name.as_deref())
-                == Some(name.as_str())
-    });
-    let owner_references = owner
-        .and_then(|conn| conn.controller_owner_ref(&()))
-        .map(|owner| vec![owner]);
-    ObjectMeta {
-        namespace,
-        name: Some(name),
-        owner_references,
-        ..ObjectMeta::default()
-    }
-    .into_response_partial()
 }
 
 /// The namespaces (none: the reader's own) of the connector's references to Secret `name`:

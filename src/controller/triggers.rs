@@ -113,6 +113,39 @@ where
     })
 }
 
+/// Passes every object on as the watch reports it, keeping nothing of it, and signals on
+/// `relisted` each time a relist after a broken watch is done (not after the first list).
+///
+/// For the Secret watch: a namespace may hold many more Secrets than Connections, most of
+/// them nothing to plugboard, and they must cost no memory. Without a record of them a relist
+/// cannot say which Secret was deleted while the watch was down, so the signal asks for all
+/// Connections to be checked again.
+pub fn objects_and_relists<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    relisted: futures::channel::mpsc::UnboundedSender<()>,
+) -> impl Stream<Item = Result<K, watcher::Error>> {
+    let mut lists = 0_u32;
+    events.filter_map(move |event| {
+        let passed = match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => Some(Ok(obj)),
+            Ok(watcher::Event::Delete(obj)) => Some(Ok(obj)),
+            Ok(watcher::Event::Init) => {
+                lists = lists.saturating_add(1);
+                None
+            }
+            Ok(watcher::Event::InitDone) => {
+                if lists > 1 {
+                    // Gone only with the controller, and then there is nobody to wake.
+                    let _ = relisted.unbounded_send(());
+                }
+                None
+            }
+            Err(err) => Some(Err(err)),
+        };
+        futures::future::ready(passed)
+    })
+}
+
 /// What was last passed on of each object, by `namespace/name`, and in which list.
 #[derive(Default)]
 struct Seen {
@@ -331,39 +364,42 @@ mod tests {
     }
 
     #[test]
-    fn a_relist_passes_on_the_secrets_that_changed_or_went_and_not_the_others() {
-        let secret = |name: &str, version: &str| {
+    fn secrets_pass_as_they_come_and_only_a_relist_after_the_first_list_is_signalled() {
+        let secret = |name: &str| {
             ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("acme".into()),
-                resource_version: Some(version.into()),
                 ..ObjectMeta::default()
             }
             .into_response_partial::<Secret>()
         };
         let events = vec![
             watcher::Event::Init,
-            watcher::Event::InitApply(secret("kept", "1")),
-            watcher::Event::InitApply(secret("edited", "2")),
-            watcher::Event::InitApply(secret("deleted", "3")),
+            watcher::Event::InitApply(secret("kept")),
+            watcher::Event::InitApply(secret("deleted")),
             watcher::Event::InitDone,
+            watcher::Event::Apply(secret("kept")),
+            // The watch broke; "deleted" went meanwhile and the relist does not have it.
             watcher::Event::Init,
-            watcher::Event::InitApply(secret("kept", "1")),
-            watcher::Event::InitApply(secret("edited", "7")),
-            watcher::Event::InitApply(secret("created", "8")),
+            watcher::Event::InitApply(secret("kept")),
             watcher::Event::InitDone,
         ];
-        let version = |s: &PartialObjectMeta<Secret>| fingerprint(&s.metadata.resource_version);
-        assert_eq!(
-            seen(events, version),
-            [
-                "kept@0",
-                "edited@0",
-                "deleted@0",
-                "edited@0",
-                "created@0",
-                "-acme/deleted"
-            ]
+        let (relisted, mut signals) = futures::channel::mpsc::unbounded();
+        let passed: Vec<String> = block_on(
+            objects_and_relists(futures::stream::iter(events.into_iter().map(Ok)), relisted)
+                .map(|s| {
+                    s.expect("no watch errors")
+                        .metadata
+                        .name
+                        .unwrap_or_default()
+                })
+                .collect(),
+        );
+        assert_eq!(passed, ["kept", "deleted", "kept", "kept"]);
+        assert_eq!(signals.try_recv().ok(), Some(()), "the relist");
+        assert!(
+            signals.try_recv().is_err(),
+            "nothing more: the first list is no relist"
         );
     }
 }
