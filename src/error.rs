@@ -66,6 +66,14 @@ pub enum Error {
     #[error("{0}")]
     DisconnectFailed(String),
 
+    /// A deleted Connection waits for its revocation, which failed and is tried again after
+    /// `retry_in` (within the disconnect grace).
+    #[error("{source}")]
+    RevocationPending {
+        source: Box<Error>,
+        retry_in: std::time::Duration,
+    },
+
     /// A deleted Tenant still has Connections revoking their credentials.
     #[error("{0} Connection(s) of the Tenant are still being deleted")]
     ConnectionsRemaining(usize),
@@ -93,6 +101,8 @@ impl Error {
             Self::TestFailed(_) => "TestFailed",
             Self::DisconnectFailed(_) => "DisconnectFailed",
             Self::ConnectionsRemaining(_) => "ConnectionsRemaining",
+            // The failure's own word: it is what the user must look at.
+            Self::RevocationPending { source, .. } => source.reason(),
             Self::Kube(_) => "KubernetesApiError",
         }
     }
@@ -107,6 +117,7 @@ impl Error {
                 | Self::TestFailed(_)
                 | Self::DisconnectFailed(_)
                 | Self::ConnectionsRemaining(_)
+                | Self::RevocationPending { .. }
                 | Self::Kube(_)
         )
     }

@@ -464,6 +464,55 @@ async fn deleting_a_connection_revokes_at_the_provider_first() {
 }
 
 #[tokio::test]
+async fn a_connection_with_nothing_to_revoke_is_deleted_with_its_input_secret_at_once() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let (connectors, tenants, connections, secrets) = apis(&client, ns);
+    let _operator = Operator::start(client.clone(), ns);
+    let mut connector = static_connector("stripe", &provider.uri());
+    connector["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("disconnect");
+    create(&connectors, connector).await;
+    create(&tenants, tenant("acme")).await;
+    create(&secrets, input_secret("acme-stripe", KEY)).await;
+    create(&connections, connection("acme-stripe", "acme", "stripe")).await;
+    wait_for(&connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+
+    // As `kubectl delete -f` or a GitOps prune does: the input Secret and the Connection go
+    // together, and the Connection no longer finds what it read.
+    secrets
+        .delete("acme-stripe-input", &DeleteParams::default())
+        .await
+        .unwrap();
+    connections
+        .delete("acme-stripe", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&connections, "acme-stripe").await;
+    wait_gone(&secrets, "acme-stripe-credentials").await;
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        !reasons.iter().any(|r| r == "DisconnectAbandoned"),
+        "deletion waited for a revocation it had no reason to attempt: {reasons:?}"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_connected_connection_is_tested_again_at_its_interval() {
     let cluster = support::TestCluster::start().await;
     let (client, ns) = (cluster.client(), cluster.namespace());

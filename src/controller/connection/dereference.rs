@@ -102,6 +102,15 @@ pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error
     })
 }
 
+/// Whether deleting the Connection sends anything to its provider: a token revocation
+/// (`revokeUri`) or the connector's `disconnect` request. Reads no Secret.
+pub async fn sends_at_deletion(conn: &Connection, ctx: &Context) -> Result<bool, Error> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let (_, connector) = find_connector(conn, &namespace, ctx).await?;
+    let auth = select_auth(conn, &connector)?;
+    Ok(auth.revoke_uri.is_some() || connector.disconnect.is_some())
+}
+
 async fn find_connector(
     conn: &Connection,
     namespace: &str,

@@ -91,8 +91,12 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     result
 }
 
-/// Only Kubernetes API failures reach here (pipeline errors become status); retry them soon.
+/// Kubernetes API failures reach here (pipeline errors become status), retried soon, and a
+/// deleted Connection's failed revocation, retried with the backoff its status shows.
 pub fn error_policy(_conn: Arc<Connection>, err: &Error, _ctx: Arc<Context>) -> Action {
+    if let Error::RevocationPending { retry_in, .. } = err {
+        return Action::requeue(*retry_in);
+    }
     tracing::warn!(reason = err.reason(), error = %err, "reconcile failed");
     Action::requeue(jittered(BACKOFF_MIN * 5))
 }
@@ -498,7 +502,8 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
     let stored = kept.or_else(|| current.as_ref().map(store::stored));
     match revoke(conn, stored.as_ref(), ctx).await {
         Ok(()) => {}
-        Err(err) if matches!(err, Error::Kube(_)) => return Err(err),
+        // A Kubernetes error too (a Secret the revocation needs cannot be read): the grace
+        // bounds how long anything can hold a deletion.
         Err(err) => {
             let deleted_at = conn
                 .meta()
@@ -529,7 +534,11 @@ async fn cleanup(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
                     s.next_retry_at = Some(plus(&now, delay));
                 });
                 status::write(conn, next, ctx).await?;
-                return Err(err);
+                // An error, so that the finalizer stays; its retry time is the backoff.
+                return Err(Error::RevocationPending {
+                    source: Box::new(err),
+                    retry_in: delay,
+                });
             }
             tracing::warn!(
                 reason = err.reason(),
@@ -556,6 +565,16 @@ async fn revoke(
     let Some(stored) = stored else {
         return Ok(());
     };
+    // Asked first, from the connector alone: the Secrets a full resolve reads (input,
+    // Tenant fields) are often deleted together with the Connection, and must not hold it
+    // when there is nothing to send anyway.
+    match dereference::sends_at_deletion(conn, ctx).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(err @ Error::Kube(_)) => return Err(err),
+        // No connector, or no auth method to choose: nothing to send.
+        Err(_) => return Ok(()),
+    }
     let resolved = match dereference::resolve(conn, ctx).await {
         Ok(resolved) => resolved,
         // Without its connector there is no disconnect request to send.
