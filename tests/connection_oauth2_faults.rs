@@ -295,6 +295,40 @@ async fn an_expired_token_without_refresh_needs_a_person_again() {
 }
 
 #[tokio::test]
+async fn a_token_without_refresh_token_is_used_until_it_expires_then_needs_a_person() {
+    let expires = k8s_openapi::jiff::Timestamp::now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(10))
+        .unwrap();
+    let s = Scenario::start(json!({"access_token": "at-1", "token_type": "bearer",
+        "expires_at": expires.to_string()}))
+    .await;
+    s.connect().await;
+    wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    // Past the usual refresh margin (a share of the ten seconds), before the expiry.
+    tokio::time::sleep(Duration::from_millis(7500)).await;
+    let conn = s.apis.2.get(CONN).await.unwrap();
+    assert_eq!(
+        ready(&conn).unwrap().1,
+        "Connected",
+        "still valid, so still in use"
+    );
+    let conn = wait_for(&s.apis.2, CONN, "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    let changed = condition(&conn, "Ready").unwrap().last_transition_time.0;
+    // lastTransitionTime has whole seconds.
+    assert!(
+        changed.as_second() >= expires.as_second(),
+        "not before it expired: {changed} < {expires}"
+    );
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_response_without_a_refresh_token_keeps_the_old_one() {
     let s = Scenario::start(expired()).await;
     refresh_with("rt-1")

@@ -254,6 +254,17 @@ pub async fn obtain(
         obtained.credentials = tokens;
         return Ok(obtained);
     }
+    // Without a refresh token nothing can be renewed, but the access token still works
+    // until it expires: it stays in use, and the next look is at its expiry.
+    let unrenewable = resolved.auth.type_ == AuthType::Oauth2
+        && has_token
+        && !forced
+        && !tokens.contains_key("refresh_token");
+    if unrenewable && let Some(expires) = expires.filter(|e| now < *e) {
+        obtained.credentials = tokens;
+        obtained.next_refresh_at = Some(expires);
+        return Ok(obtained);
+    }
     tracing::debug!(
         forced,
         has_token,
