@@ -365,6 +365,70 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
     scene.cluster.cleanup().await;
 }
 
+/// The Connection's tenant and connector, as its spec references them.
+async fn owner_of(scene: &Scene, connection: &str) -> (String, String) {
+    let conn = scene.apis.2.get(connection).await.unwrap();
+    (conn.spec.tenant_ref.name, conn.spec.connector_ref.name)
+}
+
+#[tokio::test]
+async fn tenants_and_connectors_whose_names_run_together_keep_their_own_connections() {
+    let scene = Scene::start().await;
+    for name in ["stripe-eu", "eu"] {
+        create(&scene.apis.0, static_connector(name, &scene.provider.uri())).await;
+    }
+    let acme = token(json!({"id": "acme"}));
+    let (status, body) = scene
+        .post_json(
+            &acme,
+            json!({"connector": "stripe-eu", "input": {"apiKey": KEY}}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &json!("Connected")),
+        "{body}"
+    );
+    assert_eq!(body["connection"], "acme-stripe-eu");
+
+    // Tenant `acme-stripe` with connector `eu` would also be `acme-stripe-eu`.
+    let other = token(json!({"id": "acme-stripe"}));
+    let (status, body) = scene
+        .post_json(&other, json!({"connector": "eu", "input": {"apiKey": KEY}}))
+        .await;
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &json!("Connected")),
+        "{body}"
+    );
+    let theirs = body["connection"].as_str().unwrap().to_owned();
+    assert_ne!(theirs, "acme-stripe-eu", "{body}");
+    assert_eq!(
+        owner_of(&scene, "acme-stripe-eu").await,
+        ("acme".to_owned(), "stripe-eu".to_owned()),
+        "acme's Connection is untouched"
+    );
+    assert_eq!(
+        owner_of(&scene, &theirs).await,
+        ("acme-stripe".to_owned(), "eu".to_owned())
+    );
+
+    // Each finds its own again.
+    let (_, body) = scene
+        .post_json(&other, json!({"connector": "eu", "input": {"apiKey": KEY}}))
+        .await;
+    assert_eq!(body["connection"], json!(theirs), "{body}");
+    let (_, body) = scene
+        .post_json(
+            &acme,
+            json!({"connector": "stripe-eu", "input": {"apiKey": KEY}}),
+        )
+        .await;
+    assert_eq!(body["connection"], "acme-stripe-eu", "{body}");
+    assert_eq!(scene.connection_names().await.len(), 2);
+    scene.cluster.cleanup().await;
+}
+
 #[tokio::test]
 async fn an_oauth2_connector_sends_the_person_to_consent_and_then_back_to_the_app() {
     let scene = Scene::start().await;
