@@ -430,6 +430,44 @@ async fn tenants_and_connectors_whose_names_run_together_keep_their_own_connecti
 }
 
 #[tokio::test]
+async fn a_tenant_id_shaped_like_a_digested_name_gets_a_tenant_of_its_own() {
+    let scene = Scene::start().await;
+    let jane = token(json!({"id": "Jane@Example.com", "fields": {"plan": "pro"}}));
+    let (status, body) = scene.post_json(&jane, stripe(None)).await;
+    assert_eq!(status, 200, "{body}");
+    let janes = body["tenant"].as_str().unwrap().to_owned();
+    assert!(janes.starts_with("tenant-"), "{janes}");
+
+    // An id that is literally the name Jane's id was digested to.
+    let lookalike = token(json!({"id": janes, "fields": {"plan": "free"}}));
+    let (status, body) = scene.post_json(&lookalike, stripe(None)).await;
+    assert_eq!(status, 200, "{body}");
+    let theirs = body["tenant"].as_str().unwrap().to_owned();
+    assert_ne!(theirs, janes, "{body}");
+
+    let jane_tenant = scene.apis.1.get(&janes).await.unwrap();
+    assert_eq!(
+        jane_tenant.spec.tenant_id.as_deref(),
+        Some("Jane@Example.com"),
+        "Jane's Tenant keeps her id"
+    );
+    assert_eq!(jane_tenant.spec.fields.unwrap().0["plan"], "pro");
+    let their_tenant = scene.apis.1.get(&theirs).await.unwrap();
+    assert_eq!(their_tenant.spec.tenant_id.as_deref(), Some(janes.as_str()));
+    assert_eq!(
+        owner_of(&scene, &format!("{janes}-stripe")).await.0,
+        janes,
+        "Jane's Connection stays hers"
+    );
+    assert_eq!(scene.tenants().await.len(), 2);
+
+    // The look-alike finds its own Tenant again.
+    let (_, body) = scene.post_json(&lookalike, stripe(None)).await;
+    assert_eq!(body["tenant"], json!(theirs), "{body}");
+    scene.cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn an_oauth2_connector_sends_the_person_to_consent_and_then_back_to_the_app() {
     let scene = Scene::start().await;
     let oauth = OAuthServer::start().await;

@@ -43,9 +43,52 @@ pub fn tenant_name(id: &str) -> String {
     if valid {
         return id.to_owned();
     }
+    digested_tenant_name(id)
+}
+
+fn digested_tenant_name(id: &str) -> String {
     let digest = Sha256::digest(id.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("tenant-{hex}")
+}
+
+/// The names the Tenant of `id` may have, in order of preference: the one it has (`found`),
+/// `tenant_name`, and the digest. The digest is the fallback for an id whose own name is
+/// held by a Tenant of another id — typically an id that is itself `tenant-<hex>`, the
+/// digested name of some other id; the digest of such an id is another `tenant-<hex>`.
+fn tenant_names(found: Option<String>, id: &str) -> Vec<String> {
+    let mut names: Vec<String> = found.into_iter().collect();
+    for name in [tenant_name(id), digested_tenant_name(id)] {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The first of `names` that no Tenant of another id holds. Read from the API, not the
+/// cache: the apply that follows must never land on another tenant's Tenant. The CRD refuses
+/// a changed `spec.tenantId` — a 422 that would lock this tenant out — and were that rule
+/// not enforced, the apply would hand the Tenant, its Connections and their credentials to
+/// the caller.
+async fn unclaimed_tenant_name(
+    api: &Api<Tenant>,
+    names: Vec<String>,
+    id: &str,
+) -> Result<String, ConnectError> {
+    for name in &names {
+        let held = api
+            .get_opt(name)
+            .await
+            .map_err(|err| ConnectError::unavailable(format!("could not read Tenants: {err}")))?;
+        if held.is_none_or(|t| t.tenant_id() == id) {
+            return Ok(name.clone());
+        }
+    }
+    Err(ConnectError::conflict(format!(
+        "the Tenant names {names:?} all belong to Tenants of other tenant ids; this tenant \
+         cannot be created until one of them is renamed or removed"
+    )))
 }
 
 fn conflict_or(err: kube::Error, what: &str) -> ConnectError {
@@ -85,10 +128,7 @@ pub async fn tenant(
             .into_iter()
             .find(|t| t.tenant_id() == claims.id)
     };
-    let name = existing
-        .as_ref()
-        .map(|t| t.name_any())
-        .unwrap_or_else(|| tenant_name(&claims.id));
+    let found = existing.as_ref().map(|t| t.name_any());
     let have = existing.as_ref().map(|t| &t.spec);
     let display_name = claims
         .name
@@ -101,9 +141,10 @@ pub async fn tenant(
     let unchanged = have.is_some_and(|s| {
         s.display_name == display_name && s.fields.as_ref().map(|f| &f.0) == fields.as_ref()
     });
-    if unchanged {
-        return Ok(name);
+    if let (true, Some(name)) = (unchanged, &found) {
+        return Ok(name.clone());
     }
+    let name = unclaimed_tenant_name(&api, tenant_names(found, &claims.id), &claims.id).await?;
     let mut spec = json!({"tenantId": claims.id});
     if let Some(display_name) = display_name {
         spec["displayName"] = json!(display_name);
