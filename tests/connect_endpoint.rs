@@ -19,6 +19,8 @@ use plugboard::auth::access_token::Workspace;
 const WORKSPACE_KEY: &str = "ws-plugboard-tests";
 const WORKSPACE_SECRET: &[u8] = b"workspace-secret-for-tests-0123456789";
 const KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
+/// An API key sent where the payload wants something else.
+const MISPLACED: &str = "sk_live_51MisplacedKey0123456789";
 const ALLOWED: &str = "https://app.example.com/integrations";
 
 fn now() -> i64 {
@@ -302,6 +304,14 @@ fn refusals(good: &str) -> Vec<Refusal> {
             "/environment",
         ),
         (
+            "a key where the input object goes",
+            good.to_owned(),
+            json!({"connector": "stripe", "input": MISPLACED}),
+            400,
+            "invalid_request",
+            "input must be an object",
+        ),
+        (
             "unknown field",
             good.to_owned(),
             json!({"connector": "stripe", "inputs": {}}),
@@ -334,7 +344,9 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(names), "{what}: {message}");
         assert!(
-            !message.contains("pk_live_short") && !message.contains(&jwt),
+            !message.contains("pk_live_short")
+                && !message.contains(MISPLACED)
+                && !message.contains(&jwt),
             "{what}: {message}"
         );
     }
