@@ -90,8 +90,17 @@ pub fn redirect_allowed(redirect: &str, allowlist: &[String]) -> bool {
             target.scheme() == allowed.scheme()
                 && target.host_str() == allowed.host_str()
                 && target.port_or_known_default() == allowed.port_or_known_default()
-                && target.path().starts_with(allowed.path())
+                && path_within(target.path(), allowed.path())
         })
+}
+
+/// Whether `path` is `prefix` or lies below it: the prefix must end at a segment boundary,
+/// else `/integrations` would admit `/integrations-evil`, a page the app may not control.
+fn path_within(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    }
 }
 
 async fn connection(ctx: &Context, namespace: &str, name: &str) -> Result<Connection, FlowError> {
@@ -385,5 +394,37 @@ mod tests {
             "https://app.example.com/integrations",
             &[]
         ));
+    }
+
+    #[test]
+    fn an_allowlisted_path_admits_itself_and_what_lies_below_it_only() {
+        let allow = vec!["https://app.example.com/integrations".to_owned()];
+        for admitted in [
+            "https://app.example.com/integrations",
+            "https://app.example.com/integrations/",
+            "https://app.example.com/integrations?x=1",
+            "https://app.example.com/integrations/done",
+        ] {
+            assert!(redirect_allowed(admitted, &allow), "{admitted}");
+        }
+        for refused in [
+            "https://app.example.com/integrations-evil",
+            "https://app.example.com/integrationsevil/done",
+            "https://app.example.com/integrations.evil",
+            "https://app.example.com/integrations/../evil",
+        ] {
+            assert!(!redirect_allowed(refused, &allow), "{refused}");
+        }
+        let with_slash = vec!["https://app.example.com/integrations/".to_owned()];
+        assert!(redirect_allowed(
+            "https://app.example.com/integrations/done",
+            &with_slash
+        ));
+        assert!(!redirect_allowed(
+            "https://app.example.com/integrations",
+            &with_slash
+        ));
+        let host = vec!["https://app.example.com".to_owned()];
+        assert!(redirect_allowed("https://app.example.com/anything", &host));
     }
 }
