@@ -354,6 +354,62 @@ async fn a_guessed_forged_or_borrowed_consent_link_is_refused_with_a_page() {
     cluster.cleanup().await;
 }
 
+/// Opens a consent link, lets the provider approve, and returns the callback address the
+/// provider sends the browser to (not yet followed).
+async fn approved_callback(browser: &reqwest::Client, link: &str) -> String {
+    let start = browser.get(link).send().await.unwrap();
+    assert_eq!(start.status(), 303, "{:?}", start.text().await);
+    let consent = start.headers()["location"].to_str().unwrap().to_owned();
+    let back = browser.get(&consent).send().await.unwrap();
+    back.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_completed_flow_cannot_be_replayed_after_a_later_flow_completed() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
+    let (_operator, _) = Operator::start_with_web(client.clone(), ns, vec![]).await;
+    apply_all(
+        &all,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+        "acme-hubspot",
+    )
+    .await;
+    let link = link_of(connections, "acme-hubspot").await;
+    let browser = browser();
+    // Two flows started from the same link, say in two tabs; both are approved.
+    let first = approved_callback(&browser, &link).await;
+    let second = approved_callback(&browser, &link).await;
+    for callback in [&first, &second] {
+        let done = browser.get(callback).send().await.unwrap();
+        assert_eq!(done.status(), 200, "{:?}", done.text().await);
+        // The controller tests and rewrites the stored tokens' Secret next; a callback
+        // racing that write is refused as a conflict, which is not what this test is about.
+        wait_for(connections, "acme-hubspot", "Connected", |c| {
+            is_ready_with(c, "True", "Connected")
+        })
+        .await;
+    }
+    let stored = || async {
+        let secret = secrets.get("acme-hubspot-credentials").await.unwrap();
+        secret_text(&secret, "access_token").unwrap()
+    };
+    let tokens = stored().await;
+
+    for (what, callback) in [("the first", &first), ("the second", &second)] {
+        let replay = browser.get(callback).send().await.unwrap();
+        let status = replay.status();
+        let page = replay.text().await.unwrap();
+        assert_eq!(status, 400, "{what} flow replayed: {page}");
+        assert!(page.contains("already used"), "{what}: {page}");
+    }
+    assert_eq!(stored().await, tokens, "the stored tokens are untouched");
+    cluster.cleanup().await;
+}
+
 #[tokio::test]
 async fn client_credentials_connect_without_a_person_and_refresh_on_request() {
     let cluster = support::TestCluster::start().await;

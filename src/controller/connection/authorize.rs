@@ -25,8 +25,10 @@ use crate::error::Error;
 /// The field manager of what the callback writes: distinct from the controller's, so the
 /// controller's own applies never remove the consumed-state annotation.
 const CONNECT_MANAGER: &str = "plugboard-connect";
-/// Records the last completed flow on the credentials Secret, so its state is refused if it
-/// comes back.
+/// Records the flows completed on the credentials Secret whose states have not expired yet,
+/// as `<marker>@<expiry>` separated by spaces, so that each state is refused if it comes
+/// back. Every one of them, not only the last: two flows started from the same link (two
+/// tabs) would otherwise let the first be replayed once the second completed.
 pub const CONSUMED_STATE: &str = "plugboard.dev/authorized-state";
 /// What the consent-link key is derived under (see `link_mac`). It has spaces, so it can
 /// never be a flow's nonce (22 URL-safe characters), whose derivation shares the key.
@@ -244,7 +246,8 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
     let (Some(key), Some(public)) = (&ctx.config.state_key, &ctx.config.public_url) else {
         return Err(FlowError::NotConfigured);
     };
-    let claims = key.verify(state_param, Timestamp::now().as_second())?;
+    let now = Timestamp::now().as_second();
+    let claims = key.verify(state_param, now)?;
     let conn = connection(ctx, &claims.ns, &claims.name).await?;
     if conn.uid().as_deref() != Some(claims.uid.as_str()) {
         return Err(FlowError::Replaced);
@@ -255,10 +258,13 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
         .await
         .map_err(Error::from)?;
     let marker = state::consumed_marker(&claims.nonce);
-    if current
-        .as_ref()
-        .is_some_and(|s| s.annotations().get(CONSUMED_STATE) == Some(&marker))
-    {
+    let mut spent = spent_states(
+        current
+            .as_ref()
+            .and_then(|s| s.annotations().get(CONSUMED_STATE)),
+        now,
+    );
+    if spent.iter().any(|(m, _)| *m == marker) {
         return Err(FlowError::Replayed);
     }
     let resolved = dereference::resolve(&conn, ctx).await?;
@@ -282,15 +288,33 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
         ctx,
         &resolved.connector_label,
     )?;
+    spent.push((marker, claims.exp));
+    let spent: Vec<String> = spent.iter().map(|(m, exp)| format!("{m}@{exp}")).collect();
     persist(
         &conn,
         &stored,
-        &marker,
+        &spent.join(" "),
         current.and_then(|s| s.resource_version()),
         ctx,
     )
     .await?;
     Ok(claims)
+}
+
+/// The consumed states recorded in `annotation` that could still verify at `now`; those
+/// past their expiry are dropped, as the signature check refuses them anyway. An entry
+/// without an expiry (written by an earlier release, one marker alone) is kept for one
+/// more state lifetime.
+fn spent_states(annotation: Option<&String>, now: i64) -> Vec<(String, i64)> {
+    annotation
+        .into_iter()
+        .flat_map(|a| a.split_whitespace())
+        .map(|entry| match entry.split_once('@') {
+            Some((marker, exp)) => (marker.to_owned(), exp.parse().unwrap_or(0)),
+            None => (entry.to_owned(), now + STATE_LIFETIME_SECS),
+        })
+        .filter(|(_, exp)| *exp > now)
+        .collect()
 }
 
 /// Writes the tokens and the consumed-state marker, optimistically against `version`.
@@ -343,7 +367,17 @@ async fn persist(
 
 #[cfg(test)]
 mod tests {
-    use super::{StateKey, link_signature, link_signed, redirect_allowed};
+    use super::{StateKey, link_signature, link_signed, redirect_allowed, spent_states};
+
+    #[test]
+    fn consumed_states_are_kept_until_they_expire() {
+        let recorded = "aaa@1000 bbb@2000 ccc@x legacy".to_owned();
+        let spent = spent_states(Some(&recorded), 1500);
+        let markers: Vec<&str> = spent.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(markers, ["bbb", "legacy"]);
+        assert_eq!(spent[1].1, 1500 + super::STATE_LIFETIME_SECS);
+        assert!(spent_states(None, 0).is_empty());
+    }
 
     #[test]
     fn a_link_signature_is_stable_and_fits_only_its_connection() {
