@@ -19,6 +19,8 @@ use plugboard::auth::access_token::Workspace;
 const WORKSPACE_KEY: &str = "ws-plugboard-tests";
 const WORKSPACE_SECRET: &[u8] = b"workspace-secret-for-tests-0123456789";
 const KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
+/// An API key sent where the payload wants something else.
+const MISPLACED: &str = "sk_live_51MisplacedKey0123456789";
 const ALLOWED: &str = "https://app.example.com/integrations";
 
 fn now() -> i64 {
@@ -302,6 +304,14 @@ fn refusals(good: &str) -> Vec<Refusal> {
             "/environment",
         ),
         (
+            "a key where the input object goes",
+            good.to_owned(),
+            json!({"connector": "stripe", "input": MISPLACED}),
+            400,
+            "invalid_request",
+            "input must be an object",
+        ),
+        (
             "unknown field",
             good.to_owned(),
             json!({"connector": "stripe", "inputs": {}}),
@@ -334,7 +344,9 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(names), "{what}: {message}");
         assert!(
-            !message.contains("pk_live_short") && !message.contains(&jwt),
+            !message.contains("pk_live_short")
+                && !message.contains(MISPLACED)
+                && !message.contains(&jwt),
             "{what}: {message}"
         );
     }
@@ -362,6 +374,108 @@ async fn bad_tokens_payloads_and_redirects_get_a_4xx_naming_the_problem() {
         "nothing created for refused requests"
     );
     assert!(scene.connection_names().await.is_empty());
+    scene.cluster.cleanup().await;
+}
+
+/// The Connection's tenant and connector, as its spec references them.
+async fn owner_of(scene: &Scene, connection: &str) -> (String, String) {
+    let conn = scene.apis.2.get(connection).await.unwrap();
+    (conn.spec.tenant_ref.name, conn.spec.connector_ref.name)
+}
+
+#[tokio::test]
+async fn tenants_and_connectors_whose_names_run_together_keep_their_own_connections() {
+    let scene = Scene::start().await;
+    for name in ["stripe-eu", "eu"] {
+        create(&scene.apis.0, static_connector(name, &scene.provider.uri())).await;
+    }
+    let acme = token(json!({"id": "acme"}));
+    let (status, body) = scene
+        .post_json(
+            &acme,
+            json!({"connector": "stripe-eu", "input": {"apiKey": KEY}}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &json!("Connected")),
+        "{body}"
+    );
+    assert_eq!(body["connection"], "acme-stripe-eu");
+
+    // Tenant `acme-stripe` with connector `eu` would also be `acme-stripe-eu`.
+    let other = token(json!({"id": "acme-stripe"}));
+    let (status, body) = scene
+        .post_json(&other, json!({"connector": "eu", "input": {"apiKey": KEY}}))
+        .await;
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &json!("Connected")),
+        "{body}"
+    );
+    let theirs = body["connection"].as_str().unwrap().to_owned();
+    assert_ne!(theirs, "acme-stripe-eu", "{body}");
+    assert_eq!(
+        owner_of(&scene, "acme-stripe-eu").await,
+        ("acme".to_owned(), "stripe-eu".to_owned()),
+        "acme's Connection is untouched"
+    );
+    assert_eq!(
+        owner_of(&scene, &theirs).await,
+        ("acme-stripe".to_owned(), "eu".to_owned())
+    );
+
+    // Each finds its own again.
+    let (_, body) = scene
+        .post_json(&other, json!({"connector": "eu", "input": {"apiKey": KEY}}))
+        .await;
+    assert_eq!(body["connection"], json!(theirs), "{body}");
+    let (_, body) = scene
+        .post_json(
+            &acme,
+            json!({"connector": "stripe-eu", "input": {"apiKey": KEY}}),
+        )
+        .await;
+    assert_eq!(body["connection"], "acme-stripe-eu", "{body}");
+    assert_eq!(scene.connection_names().await.len(), 2);
+    scene.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_tenant_id_shaped_like_a_digested_name_gets_a_tenant_of_its_own() {
+    let scene = Scene::start().await;
+    let jane = token(json!({"id": "Jane@Example.com", "fields": {"plan": "pro"}}));
+    let (status, body) = scene.post_json(&jane, stripe(None)).await;
+    assert_eq!(status, 200, "{body}");
+    let janes = body["tenant"].as_str().unwrap().to_owned();
+    assert!(janes.starts_with("tenant-"), "{janes}");
+
+    // An id that is literally the name Jane's id was digested to.
+    let lookalike = token(json!({"id": janes, "fields": {"plan": "free"}}));
+    let (status, body) = scene.post_json(&lookalike, stripe(None)).await;
+    assert_eq!(status, 200, "{body}");
+    let theirs = body["tenant"].as_str().unwrap().to_owned();
+    assert_ne!(theirs, janes, "{body}");
+
+    let jane_tenant = scene.apis.1.get(&janes).await.unwrap();
+    assert_eq!(
+        jane_tenant.spec.tenant_id.as_deref(),
+        Some("Jane@Example.com"),
+        "Jane's Tenant keeps her id"
+    );
+    assert_eq!(jane_tenant.spec.fields.unwrap().0["plan"], "pro");
+    let their_tenant = scene.apis.1.get(&theirs).await.unwrap();
+    assert_eq!(their_tenant.spec.tenant_id.as_deref(), Some(janes.as_str()));
+    assert_eq!(
+        owner_of(&scene, &format!("{janes}-stripe")).await.0,
+        janes,
+        "Jane's Connection stays hers"
+    );
+    assert_eq!(scene.tenants().await.len(), 2);
+
+    // The look-alike finds its own Tenant again.
+    let (_, body) = scene.post_json(&lookalike, stripe(None)).await;
+    assert_eq!(body["tenant"], json!(theirs), "{body}");
     scene.cluster.cleanup().await;
 }
 

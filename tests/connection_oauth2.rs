@@ -110,7 +110,13 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
         .authorization_url
         .clone()
         .expect("a link for the person");
-    assert_eq!(link, format!("{base}/connect/{ns}/acme-hubspot"));
+    let signature = link
+        .strip_prefix(&format!("{base}/connect/{ns}/acme-hubspot/"))
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(
+        signature.len() >= 43 && !signature.contains('/'),
+        "a signed link: {link}"
+    );
 
     // The provider's consent: follow the operator's redirect by hand to read the query.
     let browser = reqwest::Client::builder()
@@ -260,10 +266,7 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
         "acme-hubspot",
     )
     .await;
-    wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
-        is_ready_with(c, "False", "AuthorizationRequired")
-    })
-    .await;
+    let link = link_of(connections, "acme-hubspot").await;
 
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -310,14 +313,144 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
     assert_eq!(expired.status(), 400);
     assert!(expired.text().await.unwrap().contains("expired"));
     let unlisted = browser
-        .get(format!(
-            "{base}/connect/{ns}/acme-hubspot?redirectUri=https://evil.example/"
-        ))
+        .get(format!("{link}?redirectUri=https://evil.example/"))
         .send()
         .await
         .unwrap();
     assert_eq!(unlisted.status(), 400);
     assert!(unlisted.text().await.unwrap().contains("allowlist"));
+    cluster.cleanup().await;
+}
+
+/// Waits until the Connection asks for authorization and returns the link its status shows.
+async fn link_of(connections: &kube::Api<plugboard::api::Connection>, name: &str) -> String {
+    let conn = wait_for(connections, name, "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    conn.status
+        .and_then(|s| s.authorization_url)
+        .expect("a link for the person")
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_guessed_forged_or_borrowed_consent_link_is_refused_with_a_page() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let all = apis(&client, ns);
+    let (_, _, connections, _) = &all;
+    let (_operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
+    apply_all(
+        &all,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+        "acme-hubspot",
+    )
+    .await;
+    create(connections, hubspot_connection("globex-hubspot")).await;
+    let mine = link_of(connections, "acme-hubspot").await;
+    let theirs = link_of(connections, "globex-hubspot").await;
+    let browser = browser();
+    // What a refused link shows: a page that says where the valid link is, and no redirect.
+    let refused = async |what: &str, link: String, quoting: &[&str]| {
+        let answer = browser.get(&link).send().await.unwrap();
+        assert_eq!(answer.status(), 403, "{what}: {link}");
+        assert!(answer.headers().get("location").is_none(), "{what}");
+        let page = answer.text().await.unwrap();
+        assert!(
+            page.contains("not valid") && page.contains("status.authorizationUrl"),
+            "{what}: {page}"
+        );
+        for secret in quoting {
+            assert!(!page.contains(secret), "{what}: {page}");
+        }
+    };
+    // The name is all one needs to guess: `<tenant>-<connector>`.
+    let guessed = format!("{base}/connect/{ns}/globex-hubspot");
+    refused("guessed", guessed, &[]).await;
+
+    let signature_of = |link: &str| link.rsplit('/').next().unwrap().to_owned();
+    let (my_signature, their_signature) = (signature_of(&mine), signature_of(&theirs));
+    assert_ne!(my_signature, their_signature);
+    let quoting = [my_signature.as_str(), their_signature.as_str()];
+    let forged = format!("{base}/connect/{ns}/globex-hubspot/{}", "A".repeat(43));
+    refused("forged", forged, &quoting).await;
+    let borrowed = format!("{base}/connect/{ns}/globex-hubspot/{my_signature}");
+    refused("borrowed from another Connection", borrowed, &quoting).await;
+    let nobody = format!("{base}/connect/{ns}/nobody-hubspot/{my_signature}");
+    refused("for no Connection", nobody, &quoting).await;
+
+    // The link in the Connection's own status starts its consent.
+    let start = browser.get(&theirs).send().await.unwrap();
+    assert_eq!(start.status(), 303);
+    let location = start.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/authorize?", oauth.url)),
+        "{location}"
+    );
+    cluster.cleanup().await;
+}
+
+/// Opens a consent link, lets the provider approve, and returns the callback address the
+/// provider sends the browser to (not yet followed).
+async fn approved_callback(browser: &reqwest::Client, link: &str) -> String {
+    let start = browser.get(link).send().await.unwrap();
+    assert_eq!(start.status(), 303, "{:?}", start.text().await);
+    let consent = start.headers()["location"].to_str().unwrap().to_owned();
+    let back = browser.get(&consent).send().await.unwrap();
+    back.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_completed_flow_cannot_be_replayed_after_a_later_flow_completed() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let all = apis(&client, ns);
+    let (_, _, connections, secrets) = &all;
+    let (_operator, _) = Operator::start_with_web(client.clone(), ns, vec![]).await;
+    apply_all(
+        &all,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+        "acme-hubspot",
+    )
+    .await;
+    let link = link_of(connections, "acme-hubspot").await;
+    let browser = browser();
+    // Two flows started from the same link, say in two tabs; both are approved.
+    let first = approved_callback(&browser, &link).await;
+    let second = approved_callback(&browser, &link).await;
+    for callback in [&first, &second] {
+        let done = browser.get(callback).send().await.unwrap();
+        assert_eq!(done.status(), 200, "{:?}", done.text().await);
+        // The controller tests and rewrites the stored tokens' Secret next; a callback
+        // racing that write is refused as a conflict, which is not what this test is about.
+        wait_for(connections, "acme-hubspot", "Connected", |c| {
+            is_ready_with(c, "True", "Connected")
+        })
+        .await;
+    }
+    let stored = || async {
+        let secret = secrets.get("acme-hubspot-credentials").await.unwrap();
+        secret_text(&secret, "access_token").unwrap()
+    };
+    let tokens = stored().await;
+
+    for (what, callback) in [("the first", &first), ("the second", &second)] {
+        let replay = browser.get(callback).send().await.unwrap();
+        let status = replay.status();
+        let page = replay.text().await.unwrap();
+        assert_eq!(status, 400, "{what} flow replayed: {page}");
+        assert!(page.contains("already used"), "{what}: {page}");
+    }
+    assert_eq!(stored().await, tokens, "the stored tokens are untouched");
     cluster.cleanup().await;
 }
 
@@ -429,19 +562,12 @@ async fn a_flow_started_before_an_operator_restart_completes_after_it() {
         "acme-hubspot",
     )
     .await;
-    wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
-        is_ready_with(c, "False", "AuthorizationRequired")
-    })
-    .await;
+    let link = link_of(connections, "acme-hubspot").await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let consent = browser
-        .get(format!("{base}/connect/{ns}/acme-hubspot"))
-        .send()
-        .await
-        .unwrap();
+    let consent = browser.get(&link).send().await.unwrap();
     let consent = consent.headers()["location"].to_str().unwrap().to_owned();
     let back = browser.get(&consent).send().await.unwrap();
     let callback = back.headers()["location"].to_str().unwrap().to_owned();

@@ -184,9 +184,6 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Request, ConnectError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned());
-    let payload_error = |err: serde_json::Error| {
-        ConnectError::bad_request(format!("the payload is not valid: {err}"))
-    };
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let mut payload = None;
         let mut token = bearer;
@@ -203,14 +200,14 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Request, ConnectError> {
         return Ok(Request {
             form: true,
             token,
-            payload: serde_json::from_str(&payload).map_err(payload_error)?,
+            payload: read_payload(payload.as_bytes())?,
         });
     }
     if content_type.starts_with("application/json") {
         return Ok(Request {
             form: false,
             token: bearer,
-            payload: serde_json::from_slice(body).map_err(payload_error)?,
+            payload: read_payload(body)?,
         });
     }
     Err(ConnectError::new(
@@ -218,6 +215,81 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Request, ConnectError> {
         "unsupported_media_type",
         "send application/json, or a form (application/x-www-form-urlencoded) with the field payload",
     ))
+}
+
+/// The payload's fields and what each must be. A refusal names these, never the value
+/// given: serde's own messages quote it, and it may be an API key sent in the wrong place
+/// (`"input": "sk_live_..."`), which must reach neither the response nor the log.
+const PAYLOAD_FIELDS: &[(&str, &str)] = &[
+    ("connector", "a string"),
+    ("integrationId", "a string"),
+    ("connectorKind", "\"Connector\" or \"ClusterConnector\""),
+    ("authOptionKey", "a string"),
+    ("input", "an object"),
+    ("connectorParameters", "an object"),
+    ("redirectUri", "a string"),
+    ("allowMultipleConnections", "true or false"),
+];
+
+fn read_payload(text: &[u8]) -> Result<Payload, ConnectError> {
+    let value: Value = serde_json::from_slice(text).map_err(|err| {
+        ConnectError::bad_request(format!(
+            "the payload is not valid JSON (line {}, column {})",
+            err.line(),
+            err.column()
+        ))
+    })?;
+    let Value::Object(fields) = &value else {
+        return Err(ConnectError::bad_request(
+            "the payload must be a JSON object",
+        ));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !PAYLOAD_FIELDS.iter().any(|(f, _)| f == k))
+    {
+        let known: Vec<&str> = PAYLOAD_FIELDS.iter().map(|(f, _)| *f).collect();
+        return Err(ConnectError::bad_request(format!(
+            "the payload has an unknown field {unknown:?}; its fields are {}",
+            known.join(", ")
+        )));
+    }
+    Payload::deserialize(&value).map_err(|_| misfit(fields))
+}
+
+/// Which field of a payload that does not deserialize is wrong: each is tried alone, as
+/// each top-level field deserializes independently of the others.
+fn misfit(fields: &Map<String, Value>) -> ConnectError {
+    let named = ["connector", "integrationId"].map(|f| fields.contains_key(f));
+    match named {
+        [false, false] => {
+            return ConnectError::bad_request(
+                "the payload has no field connector (the connector's name)",
+            );
+        }
+        [true, true] => {
+            return ConnectError::bad_request(
+                "the payload has both connector and integrationId; give one",
+            );
+        }
+        _ => {}
+    }
+    for (key, value) in fields {
+        let mut alone = Map::from_iter([(key.clone(), value.clone())]);
+        if key != "connector" && key != "integrationId" {
+            alone.insert("connector".to_owned(), json!("any"));
+        }
+        if Payload::deserialize(&Value::Object(alone)).is_err() {
+            let expected = PAYLOAD_FIELDS
+                .iter()
+                .find(|(f, _)| f == key)
+                .map_or("something else", |(_, e)| e);
+            return ConnectError::bad_request(format!(
+                "the payload's field {key} must be {expected}"
+            ));
+        }
+    }
+    ConnectError::bad_request("the payload is not valid")
 }
 
 async fn find_connector(
@@ -472,5 +544,85 @@ impl Reply {
             extra["location"] = json!(to);
         }
         self.json(state, extra)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "sk_live_51HxSecretValue";
+
+    fn refusal(payload: &Value) -> String {
+        match read_payload(payload.to_string().as_bytes()) {
+            Ok(_) => String::new(),
+            Err(err) => err.message,
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_by_field_and_type_never_quoted() {
+        let message = refusal(&json!({"connector": "stripe", "input": SECRET}));
+        assert_eq!(message, "the payload's field input must be an object");
+        for (field, _) in PAYLOAD_FIELDS {
+            let mut refused = 0;
+            for wrong in [json!(SECRET), json!({"k": SECRET}), json!([SECRET])] {
+                let mut payload = json!({"connector": "stripe"});
+                if *field == "integrationId" {
+                    payload = json!({});
+                }
+                payload[*field] = wrong;
+                let message = refusal(&payload);
+                if message.is_empty() {
+                    continue;
+                }
+                refused += 1;
+                assert!(
+                    message.contains(field) && !message.contains("sk_live"),
+                    "{field}: {message}"
+                );
+            }
+            assert!(refused > 0, "{field} refuses some wrong type");
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_payload_has_its_expected_type_described() {
+        // serde lists the fields it knows when it meets an unknown one.
+        let err = serde_json::from_value::<Payload>(json!({"connector": "x", "zz": 1}))
+            .err()
+            .unwrap()
+            .to_string();
+        let listed: Vec<&str> = err.split('`').skip(3).step_by(2).collect();
+        assert!(listed.len() >= 7, "{err}");
+        for field in listed {
+            assert!(
+                PAYLOAD_FIELDS.iter().any(|(f, _)| *f == field),
+                "{field} is missing from PAYLOAD_FIELDS"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused_without_quoting_them() {
+        for (text, says) in [
+            (format!("{{\"connector\": \"{SECRET}"), "not valid JSON"),
+            (format!("\"{SECRET}\""), "must be a JSON object"),
+            (
+                format!("{{\"input\": {{\"apiKey\": \"{SECRET}\"}}}}"),
+                "no field connector",
+            ),
+            (
+                format!("{{\"connector\": \"stripe\", \"connectorKind\": \"{SECRET}\"}}"),
+                "connectorKind must be",
+            ),
+        ] {
+            let message = read_payload(text.as_bytes()).err().unwrap().message;
+            assert!(
+                message.contains(says) && !message.contains("sk_live"),
+                "{text}: {message}"
+            );
+        }
+        assert!(read_payload(b"{\"integrationId\": \"stripe\"}").is_ok());
     }
 }

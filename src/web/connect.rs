@@ -1,7 +1,8 @@
-//! The connect flow's endpoints: `GET /connect/{namespace}/{name}` sends a person to the
-//! provider's consent page, `GET /oauth/callback` brings them back, stores the tokens and
-//! sends them on to an allowlisted `redirectUri` or shows a page; `POST /connect` is the
-//! backend connection method (`backend_connect`).
+//! The connect flow's endpoints: `GET /connect/{namespace}/{name}/{signature}` (a
+//! Connection's `status.authorizationUrl`) sends a person to the provider's consent page,
+//! `GET /oauth/callback` brings them back, stores the tokens and sends them on to an
+//! allowlisted `redirectUri` or shows a page; `POST /connect` is the backend connection
+//! method (`backend_connect`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,10 @@ use crate::controller::connection::authorize::{self, FlowError};
 
 pub fn router(ctx: Arc<Context>) -> Router {
     Router::new()
-        .route("/connect/{namespace}/{name}", get(start))
+        .route("/connect/{namespace}/{name}/{signature}", get(start))
+        // The unsigned form of earlier releases: refused with a page that says where the
+        // valid link is, rather than a bare 404.
+        .route("/connect/{namespace}/{name}", get(unsigned))
         .route("/oauth/callback", get(callback))
         .route(
             "/connect",
@@ -36,13 +40,17 @@ struct StartQuery {
 
 async fn start(
     State(ctx): State<Arc<Context>>,
-    Path((namespace, name)): Path<(String, String)>,
+    Path((namespace, name, signature)): Path<(String, String, String)>,
     Query(query): Query<StartQuery>,
 ) -> Response {
-    match authorize::start(&ctx, &namespace, &name, query.redirect_uri).await {
+    match authorize::start_signed(&ctx, &namespace, &name, &signature, query.redirect_uri).await {
         Ok(url) => Redirect::to(url.as_str()).into_response(),
         Err(err) => failure(&err),
     }
+}
+
+async fn unsigned() -> Response {
+    failure(&FlowError::LinkNotValid)
 }
 
 #[derive(Deserialize)]
@@ -90,7 +98,9 @@ async fn callback(State(ctx): State<Arc<Context>>, Query(query): Query<CallbackQ
 }
 
 fn failure(err: &FlowError) -> Response {
-    let status = if err.is_client_error() {
+    let status = if matches!(err, FlowError::LinkNotValid) {
+        StatusCode::FORBIDDEN
+    } else if err.is_client_error() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::BAD_GATEWAY

@@ -43,9 +43,52 @@ pub fn tenant_name(id: &str) -> String {
     if valid {
         return id.to_owned();
     }
+    digested_tenant_name(id)
+}
+
+fn digested_tenant_name(id: &str) -> String {
     let digest = Sha256::digest(id.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("tenant-{hex}")
+}
+
+/// The names the Tenant of `id` may have, in order of preference: the one it has (`found`),
+/// `tenant_name`, and the digest. The digest is the fallback for an id whose own name is
+/// held by a Tenant of another id — typically an id that is itself `tenant-<hex>`, the
+/// digested name of some other id; the digest of such an id is another `tenant-<hex>`.
+fn tenant_names(found: Option<String>, id: &str) -> Vec<String> {
+    let mut names: Vec<String> = found.into_iter().collect();
+    for name in [tenant_name(id), digested_tenant_name(id)] {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The first of `names` that no Tenant of another id holds. Read from the API, not the
+/// cache: the apply that follows must never land on another tenant's Tenant. The CRD refuses
+/// a changed `spec.tenantId` — a 422 that would lock this tenant out — and were that rule
+/// not enforced, the apply would hand the Tenant, its Connections and their credentials to
+/// the caller.
+async fn unclaimed_tenant_name(
+    api: &Api<Tenant>,
+    names: Vec<String>,
+    id: &str,
+) -> Result<String, ConnectError> {
+    for name in &names {
+        let held = api
+            .get_opt(name)
+            .await
+            .map_err(|err| ConnectError::unavailable(format!("could not read Tenants: {err}")))?;
+        if held.is_none_or(|t| t.tenant_id() == id) {
+            return Ok(name.clone());
+        }
+    }
+    Err(ConnectError::conflict(format!(
+        "the Tenant names {names:?} all belong to Tenants of other tenant ids; this tenant \
+         cannot be created until one of them is renamed or removed"
+    )))
 }
 
 fn conflict_or(err: kube::Error, what: &str) -> ConnectError {
@@ -85,10 +128,7 @@ pub async fn tenant(
             .into_iter()
             .find(|t| t.tenant_id() == claims.id)
     };
-    let name = existing
-        .as_ref()
-        .map(|t| t.name_any())
-        .unwrap_or_else(|| tenant_name(&claims.id));
+    let found = existing.as_ref().map(|t| t.name_any());
     let have = existing.as_ref().map(|t| &t.spec);
     let display_name = claims
         .name
@@ -101,9 +141,10 @@ pub async fn tenant(
     let unchanged = have.is_some_and(|s| {
         s.display_name == display_name && s.fields.as_ref().map(|f| &f.0) == fields.as_ref()
     });
-    if unchanged {
-        return Ok(name);
+    if let (true, Some(name)) = (unchanged, &found) {
+        return Ok(name.clone());
     }
+    let name = unclaimed_tenant_name(&api, tenant_names(found, &claims.id), &claims.id).await?;
     let mut spec = json!({"tenantId": claims.id});
     if let Some(display_name) = display_name {
         spec["displayName"] = json!(display_name);
@@ -132,22 +173,16 @@ async fn connection_name(
     ctx: &Context,
     api: &Api<Connection>,
     tenant: &str,
-    kind: ConnectorKind,
-    connector: &str,
+    target: (ConnectorKind, &str),
     allow_multiple: bool,
 ) -> Result<String, ConnectError> {
+    let (kind, connector) = target;
     let base: String = format!("{tenant}-{connector}")
         .chars()
         .take(NAME_BUDGET)
         .collect();
     if allow_multiple {
-        let suffix: String = (0..6)
-            .map(|_| {
-                let i = rand::random_range(0..36u32);
-                char::from_digit(i, 36).unwrap_or('0')
-            })
-            .collect();
-        return Ok(format!("{base}-{suffix}"));
+        return fresh_connection_name(api, &base).await;
     }
     let all: Vec<Connection> = if ctx.caches_live() {
         let ns = api.namespace();
@@ -165,15 +200,87 @@ async fn connection_name(
     };
     let mut mine: Vec<Connection> = all
         .into_iter()
-        .filter(|c| {
-            c.spec.tenant_ref.name == tenant
-                && c.connector_kind() == kind
-                && c.spec.connector_ref.name == connector
-                && c.meta().deletion_timestamp.is_none()
-        })
+        .filter(|c| belongs(c, tenant, target) && c.meta().deletion_timestamp.is_none())
         .collect();
     mine.sort_by_key(|c| c.creation_timestamp());
-    Ok(mine.first().map(|c| c.name_any()).unwrap_or(base))
+    if let Some(found) = mine.first() {
+        return Ok(found.name_any());
+    }
+    // `<tenant>-<connector>` is ambiguous (tenant `acme` with connector `crm-sync`, tenant
+    // `acme-crm` with `sync`; a Connector and a ClusterConnector of one name), and a person
+    // may have applied a Connection of that name for anything. The apply below would land on
+    // such a Connection (same field manager, so no conflict): the CRD refuses its changed
+    // tenantRef and connectorRef with a 422 that locks this tenant out, and were that rule
+    // not enforced the apply would take the Connection over. So a name held by another
+    // tenant's or connector's Connection is passed over for one with a digest of this tenant
+    // and connector: deterministic, so later requests find the same one. Not a 409, which
+    // would lock this tenant out of the connector for as long as the other Connection
+    // exists, through no fault of its own. Two first requests racing for one free name can
+    // still meet at the apply; the CRD's rule then refuses the later one.
+    let kind_name = kind_name(kind);
+    let hex: String = Sha256::digest(format!("{tenant}\0{kind_name}\0{connector}").as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let distinct = format!(
+        "{}-{hex}",
+        base.chars().take(NAME_BUDGET - 9).collect::<String>()
+    );
+    for name in [&base, &distinct] {
+        match read_connection(api, name).await? {
+            Some(held) if !belongs(&held, tenant, target) => continue,
+            _ => return Ok(name.clone()),
+        }
+    }
+    Err(ConnectError::conflict(format!(
+        "the Connection names {base:?} and {distinct:?} are held by Connections of other \
+         tenants or connectors; remove one of them to connect this tenant"
+    )))
+}
+
+fn kind_name(kind: ConnectorKind) -> &'static str {
+    match kind {
+        ConnectorKind::Connector => "Connector",
+        ConnectorKind::ClusterConnector => "ClusterConnector",
+    }
+}
+
+/// Whether `conn` is the tenant's Connection to the connector.
+fn belongs(conn: &Connection, tenant: &str, (kind, connector): (ConnectorKind, &str)) -> bool {
+    conn.spec.tenant_ref.name == tenant
+        && conn.connector_kind() == kind
+        && conn.spec.connector_ref.name == connector
+}
+
+/// Read from the API, not the cache: what a name is held by must be current when the apply
+/// that follows decides whose Connection it writes.
+async fn read_connection(
+    api: &Api<Connection>,
+    name: &str,
+) -> Result<Option<Connection>, ConnectError> {
+    api.get_opt(name)
+        .await
+        .map_err(|err| ConnectError::unavailable(format!("could not read Connections: {err}")))
+}
+
+/// A new name for one more Connection, with a random suffix that no Connection has yet.
+async fn fresh_connection_name(api: &Api<Connection>, base: &str) -> Result<String, ConnectError> {
+    for _ in 0..3 {
+        let suffix: String = (0..6)
+            .map(|_| {
+                let i = rand::random_range(0..36u32);
+                char::from_digit(i, 36).unwrap_or('0')
+            })
+            .collect();
+        let name = format!("{base}-{suffix}");
+        if read_connection(api, &name).await?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(ConnectError::unavailable(
+        "could not find a free name for another Connection; try again",
+    ))
 }
 
 /// Creates or updates the tenant's Connection to `kind/connector` with the payload's input
@@ -192,8 +299,7 @@ pub async fn connection(
         ctx,
         &api,
         tenant,
-        kind,
-        connector,
+        (kind, connector),
         payload.allow_multiple_connections,
     )
     .await?;
@@ -205,10 +311,7 @@ pub async fn connection(
         .keys()
         .map(|k| json!({"field": k, "secretKeyRef": {"name": secret_name, "key": k}}))
         .collect();
-    let kind_name = match kind {
-        ConnectorKind::Connector => "Connector",
-        ConnectorKind::ClusterConnector => "ClusterConnector",
-    };
+    let kind_name = kind_name(kind);
     let mut spec = json!({
         "tenantRef": {"name": tenant},
         "connectorRef": {"kind": kind_name, "name": connector},

@@ -74,7 +74,11 @@ impl Operator {
             provider_timeout: Some(PROVIDER_TIMEOUT),
             disconnect_grace: Some(DISCONNECT_GRACE),
             public_url: Some("http://plugboard.test".to_owned()),
-            state_key: None,
+            // As in production, where a public URL always comes with a state key: without
+            // one the operator could sign no consent link, and status would show none.
+            state_key: Some(std::sync::Arc::new(
+                plugboard::auth::state::StateKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
+            )),
             redirect_allowlist: Vec::new(),
             ..Default::default()
         }

@@ -4,26 +4,35 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use secrecy::ExposeSecret;
+use sha2::Sha256;
 
 use super::{dereference, oauth, store, validate};
 use crate::api::{AuthType, Connection};
 use crate::auth::oauth2 as flow;
-use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS, StateError};
+use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS, StateError, StateKey};
 use crate::controller::{Context, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::error::Error;
 
 /// The field manager of what the callback writes: distinct from the controller's, so the
 /// controller's own applies never remove the consumed-state annotation.
 const CONNECT_MANAGER: &str = "plugboard-connect";
-/// Records the last completed flow on the credentials Secret, so its state is refused if it
-/// comes back.
+/// Records the flows completed on the credentials Secret whose states have not expired yet,
+/// as `<marker>@<expiry>` separated by spaces, so that each state is refused if it comes
+/// back. Every one of them, not only the last: two flows started from the same link (two
+/// tabs) would otherwise let the first be replayed once the second completed.
 pub const CONSUMED_STATE: &str = "plugboard.dev/authorized-state";
+/// What the consent-link key is derived under (see `link_mac`). It has spaces, so it can
+/// never be a flow's nonce (22 URL-safe characters), whose derivation shares the key.
+const LINK_KEY_LABEL: &str = "plugboard connect link v1";
 
 /// Why a flow could not start or finish. The message is shown to the person in the browser,
 /// so it says what to do and never carries a token or a code.
@@ -31,6 +40,12 @@ pub const CONSUMED_STATE: &str = "plugboard.dev/authorized-state";
 pub enum FlowError {
     #[error("Connection {0} was not found")]
     NotFound(String),
+    /// The link is unsigned, signed for another Connection (or a deleted namesake), or names
+    /// no Connection: one answer for all, so the refusal tells nothing about what exists.
+    #[error(
+        "this authorization link is not valid; open the link in the Connection's status.authorizationUrl"
+    )]
+    LinkNotValid,
     #[error("Connection {0} does not use OAuth 2.0 authorization")]
     NotOauth(String),
     #[error("the redirect address is not in the operator's allowlist")]
@@ -77,8 +92,17 @@ pub fn redirect_allowed(redirect: &str, allowlist: &[String]) -> bool {
             target.scheme() == allowed.scheme()
                 && target.host_str() == allowed.host_str()
                 && target.port_or_known_default() == allowed.port_or_known_default()
-                && target.path().starts_with(allowed.path())
+                && path_within(target.path(), allowed.path())
         })
+}
+
+/// Whether `path` is `prefix` or lies below it: the prefix must end at a segment boundary,
+/// else `/integrations` would admit `/integrations-evil`, a page the app may not control.
+fn path_within(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    }
 }
 
 async fn connection(ctx: &Context, namespace: &str, name: &str) -> Result<Connection, FlowError> {
@@ -89,11 +113,89 @@ async fn connection(ctx: &Context, namespace: &str, name: &str) -> Result<Connec
         .ok_or_else(|| FlowError::NotFound(format!("{namespace}/{name}")))
 }
 
-/// Starts a flow: returns the provider's consent URL.
+/// The link a person follows to authorize `conn`: `<public-url>/connect/<ns>/<name>/<sig>`.
+/// The signature makes it a capability: only who can read the Connection's status (or is
+/// sent there by `POST /connect`) can start a consent that binds an account to it. It holds
+/// no expiry, so the status it sits in is not rewritten on every reconcile; it changes when
+/// the Connection is re-created (new uid) or the state key is replaced.
+pub fn connect_link(conn: &Connection, ctx: &Context) -> Option<String> {
+    let base = ctx.config.public_url.as_deref()?.trim_end_matches('/');
+    // Without a key no link could be verified: better no link than one that always fails.
+    let key = ctx.config.state_key.as_deref()?;
+    let (namespace, name, uid) = (conn.namespace()?, conn.name_any(), conn.uid()?);
+    let signature = link_signature(key, &namespace, &name, &uid);
+    Some(format!("{base}/connect/{namespace}/{name}/{signature}"))
+}
+
+fn link_signature(key: &StateKey, namespace: &str, name: &str, uid: &str) -> String {
+    URL_SAFE_NO_PAD.encode(link_mac(key, namespace, name, uid).finalize().into_bytes())
+}
+
+/// The MAC of a consent link, under a key derived from the state key. The state key's only
+/// public derivations are state signatures and PKCE verifiers; the link key is the verifier
+/// of a label no flow can have as its nonce, never leaves the process, and so a link's
+/// signature can stand in for neither a state nor a verifier. Each part is length-prefixed,
+/// so no two (namespace, name, uid) share a message.
+fn link_mac(key: &StateKey, namespace: &str, name: &str, uid: &str) -> Hmac<Sha256> {
+    let link_key = key.pkce_verifier(LINK_KEY_LABEL);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(link_key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    for part in [namespace, name, uid] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part.as_bytes());
+    }
+    mac
+}
+
+/// Whether `signature` is the link signature of this Connection; compared in constant time.
+fn link_signed(key: &StateKey, namespace: &str, name: &str, uid: &str, signature: &str) -> bool {
+    URL_SAFE_NO_PAD.decode(signature).is_ok_and(|given| {
+        link_mac(key, namespace, name, uid)
+            .verify_slice(&given)
+            .is_ok()
+    })
+}
+
+/// Starts a flow from a Connection's consent link: the signature must be this Connection's.
+pub async fn start_signed(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    signature: &str,
+    redirect: Option<String>,
+) -> Result<url::Url, FlowError> {
+    let key = ctx
+        .config
+        .state_key
+        .as_deref()
+        .ok_or(FlowError::NotConfigured)?;
+    let conn = match connection(ctx, namespace, name).await {
+        Err(FlowError::NotFound(_)) => return Err(FlowError::LinkNotValid),
+        other => other?,
+    };
+    let uid = conn.uid().unwrap_or_default();
+    if !link_signed(key, namespace, name, &uid, signature) {
+        return Err(FlowError::LinkNotValid);
+    }
+    consent(ctx, &conn, redirect).await
+}
+
+/// Starts a flow for a caller that has already shown its right to the Connection (`POST
+/// /connect`, with a tenant token): returns the provider's consent URL.
 pub async fn start(
     ctx: &Context,
     namespace: &str,
     name: &str,
+    redirect: Option<String>,
+) -> Result<url::Url, FlowError> {
+    let conn = connection(ctx, namespace, name).await?;
+    consent(ctx, &conn, redirect).await
+}
+
+/// The provider's consent URL for `conn`, with a fresh signed state.
+async fn consent(
+    ctx: &Context,
+    conn: &Connection,
     redirect: Option<String>,
 ) -> Result<url::Url, FlowError> {
     if let Some(r) = &redirect
@@ -104,22 +206,22 @@ pub async fn start(
     let (Some(key), Some(public)) = (&ctx.config.state_key, &ctx.config.public_url) else {
         return Err(FlowError::NotConfigured);
     };
-    let conn = connection(ctx, namespace, name).await?;
-    let resolved = dereference::resolve(&conn, ctx).await?;
+    let (namespace, name) = (conn.namespace().unwrap_or_default(), conn.name_any());
+    let resolved = dereference::resolve(conn, ctx).await?;
     if resolved.auth.type_ != AuthType::Oauth2 {
         return Err(FlowError::NotOauth(format!("{namespace}/{name}")));
     }
     oauth::guard_endpoints(&resolved, ctx)?;
-    let app = oauth::app(&conn, &resolved, ctx).await?;
-    let parameters = validate::merged_parameters(&resolved, &conn);
+    let app = oauth::app(conn, &resolved, ctx).await?;
+    let parameters = validate::merged_parameters(&resolved, conn);
     let ask = oauth::ask(
         &resolved,
         &parameters,
         resolved.auth.extra_authorize_params.as_ref(),
     );
     let claims = Claims {
-        ns: namespace.to_owned(),
-        name: name.to_owned(),
+        ns: namespace,
+        name,
         uid: conn.uid().unwrap_or_default(),
         exp: Timestamp::now().as_second() + STATE_LIFETIME_SECS,
         nonce: state::nonce(),
@@ -144,7 +246,8 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
     let (Some(key), Some(public)) = (&ctx.config.state_key, &ctx.config.public_url) else {
         return Err(FlowError::NotConfigured);
     };
-    let claims = key.verify(state_param, Timestamp::now().as_second())?;
+    let now = Timestamp::now().as_second();
+    let claims = key.verify(state_param, now)?;
     let conn = connection(ctx, &claims.ns, &claims.name).await?;
     if conn.uid().as_deref() != Some(claims.uid.as_str()) {
         return Err(FlowError::Replaced);
@@ -155,10 +258,13 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
         .await
         .map_err(Error::from)?;
     let marker = state::consumed_marker(&claims.nonce);
-    if current
-        .as_ref()
-        .is_some_and(|s| s.annotations().get(CONSUMED_STATE) == Some(&marker))
-    {
+    let mut spent = spent_states(
+        current
+            .as_ref()
+            .and_then(|s| s.annotations().get(CONSUMED_STATE)),
+        now,
+    );
+    if spent.iter().any(|(m, _)| *m == marker) {
         return Err(FlowError::Replayed);
     }
     let resolved = dereference::resolve(&conn, ctx).await?;
@@ -182,15 +288,33 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
         ctx,
         &resolved.connector_label,
     )?;
+    spent.push((marker, claims.exp));
+    let spent: Vec<String> = spent.iter().map(|(m, exp)| format!("{m}@{exp}")).collect();
     persist(
         &conn,
         &stored,
-        &marker,
+        &spent.join(" "),
         current.and_then(|s| s.resource_version()),
         ctx,
     )
     .await?;
     Ok(claims)
+}
+
+/// The consumed states recorded in `annotation` that could still verify at `now`; those
+/// past their expiry are dropped, as the signature check refuses them anyway. An entry
+/// without an expiry (written by an earlier release, one marker alone) is kept for one
+/// more state lifetime.
+fn spent_states(annotation: Option<&String>, now: i64) -> Vec<(String, i64)> {
+    annotation
+        .into_iter()
+        .flat_map(|a| a.split_whitespace())
+        .map(|entry| match entry.split_once('@') {
+            Some((marker, exp)) => (marker.to_owned(), exp.parse().unwrap_or(0)),
+            None => (entry.to_owned(), now + STATE_LIFETIME_SECS),
+        })
+        .filter(|(_, exp)| *exp > now)
+        .collect()
 }
 
 /// Writes the tokens and the consumed-state marker, optimistically against `version`.
@@ -246,7 +370,45 @@ async fn persist(
 
 #[cfg(test)]
 mod tests {
-    use super::redirect_allowed;
+    use super::{StateKey, link_signature, link_signed, redirect_allowed, spent_states};
+
+    #[test]
+    fn consumed_states_are_kept_until_they_expire() {
+        let recorded = "aaa@1000 bbb@2000 ccc@x legacy".to_owned();
+        let spent = spent_states(Some(&recorded), 1500);
+        let markers: Vec<&str> = spent.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(markers, ["bbb", "legacy"]);
+        assert_eq!(spent[1].1, 1500 + super::STATE_LIFETIME_SECS);
+        assert!(spent_states(None, 0).is_empty());
+    }
+
+    #[test]
+    fn a_link_signature_is_stable_and_fits_only_its_connection() {
+        let key = StateKey::new(vec![7; 32]).unwrap();
+        let sig = link_signature(&key, "acme", "acme-hubspot", "uid-1");
+        assert_eq!(sig, link_signature(&key, "acme", "acme-hubspot", "uid-1"));
+        assert_eq!(sig.len(), 43, "URL-safe, no padding: {sig}");
+        assert!(link_signed(&key, "acme", "acme-hubspot", "uid-1", &sig));
+        for (ns, name, uid) in [
+            ("acme", "globex-hubspot", "uid-1"),
+            ("globex", "acme-hubspot", "uid-1"),
+            ("acme", "acme-hubspot", "uid-2"),
+            // The length prefixes keep parts from sliding into each other.
+            ("acm", "eacme-hubspot", "uid-1"),
+        ] {
+            assert!(!link_signed(&key, ns, name, uid, &sig), "{ns}/{name} {uid}");
+        }
+        let other = StateKey::new(vec![8; 32]).unwrap();
+        assert!(!link_signed(&other, "acme", "acme-hubspot", "uid-1", &sig));
+        for bad in ["", "<script>", &sig[..42], &format!("{sig}A")] {
+            assert!(
+                !link_signed(&key, "acme", "acme-hubspot", "uid-1", bad),
+                "{bad}"
+            );
+        }
+        // Neither a state signature nor a PKCE verifier of the same key.
+        assert_ne!(sig, key.pkce_verifier("acme"));
+    }
 
     #[test]
     fn redirects_must_match_an_allowlisted_prefix_as_a_url() {
@@ -269,5 +431,37 @@ mod tests {
             "https://app.example.com/integrations",
             &[]
         ));
+    }
+
+    #[test]
+    fn an_allowlisted_path_admits_itself_and_what_lies_below_it_only() {
+        let allow = vec!["https://app.example.com/integrations".to_owned()];
+        for admitted in [
+            "https://app.example.com/integrations",
+            "https://app.example.com/integrations/",
+            "https://app.example.com/integrations?x=1",
+            "https://app.example.com/integrations/done",
+        ] {
+            assert!(redirect_allowed(admitted, &allow), "{admitted}");
+        }
+        for refused in [
+            "https://app.example.com/integrations-evil",
+            "https://app.example.com/integrationsevil/done",
+            "https://app.example.com/integrations.evil",
+            "https://app.example.com/integrations/../evil",
+        ] {
+            assert!(!redirect_allowed(refused, &allow), "{refused}");
+        }
+        let with_slash = vec!["https://app.example.com/integrations/".to_owned()];
+        assert!(redirect_allowed(
+            "https://app.example.com/integrations/done",
+            &with_slash
+        ));
+        assert!(!redirect_allowed(
+            "https://app.example.com/integrations",
+            &with_slash
+        ));
+        let host = vec!["https://app.example.com".to_owned()];
+        assert!(redirect_allowed("https://app.example.com/anything", &host));
     }
 }

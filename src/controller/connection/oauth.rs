@@ -537,12 +537,7 @@ fn map_response(
 
 /// The link a person follows to authorize: the operator's own connect endpoint.
 pub fn authorization_url(conn: &Connection, ctx: &Context) -> Option<String> {
-    let base = ctx.config.public_url.as_deref()?.trim_end_matches('/');
-    Some(format!(
-        "{base}/connect/{}/{}",
-        conn.namespace().unwrap_or_default(),
-        conn.name_any()
-    ))
+    super::authorize::connect_link(conn, ctx)
 }
 
 #[cfg(test)]
