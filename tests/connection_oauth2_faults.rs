@@ -410,7 +410,7 @@ async fn a_revoked_refresh_token_stalls_and_asks_for_authorization_keeping_the_t
         status
             .authorization_url
             .as_deref()
-            .is_some_and(|u| u.ends_with(&format!("/connect/{}/{CONN}", s.cluster.namespace())))
+            .is_some_and(|u| u.contains(&format!("/connect/{}/{CONN}/", s.cluster.namespace())))
     );
     assert!(
         condition(&conn, "Ready")

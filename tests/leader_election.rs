@@ -153,6 +153,7 @@ async fn the_connect_endpoint_answers_on_a_replica_that_does_not_lead() {
     };
     let (ctx, watches) = plugboard::controller::prepare(cluster.client(), settings.clone());
     let router = plugboard::web::connect::router(ctx.clone());
+    let linking = ctx.clone();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let election = Election {
         lease: "plugboard-leader".into(),
@@ -187,14 +188,13 @@ async fn the_connect_endpoint_answers_on_a_replica_that_does_not_lead() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let answer = browser
-        .get(format!(
-            "{base}/connect/{}/acme-hubspot",
-            cluster.namespace()
-        ))
-        .send()
-        .await
-        .unwrap();
+    // The link the Connection's status shows, signed with the replicas' shared state key;
+    // the leader here has no public URL, so the test signs it as a leading replica would.
+    let conn = connections.get("acme-hubspot").await.unwrap();
+    let link = plugboard::controller::connection::authorize::connect_link(&conn, &linking)
+        .expect("a public URL and a state key make a link");
+    assert!(link.starts_with(&format!("{base}/connect/")), "{link}");
+    let answer = browser.get(link).send().await.unwrap();
     assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
     let location = answer.headers()["location"].to_str().unwrap();
     assert!(

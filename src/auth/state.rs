@@ -76,6 +76,18 @@ impl StateKey {
         mac
     }
 
+    /// The MAC of a Connection's consent link over `parts` (its namespace, name and uid),
+    /// each length-prefixed so that no two lists of parts make the same message. Its own
+    /// domain: a link signature can stand in for neither a state nor a PKCE verifier.
+    pub fn link_mac(&self, parts: &[&str]) -> Hmac<Sha256> {
+        let mut data = Vec::new();
+        for part in parts {
+            data.extend((part.len() as u64).to_be_bytes());
+            data.extend(part.as_bytes());
+        }
+        self.mac(b"link", &data)
+    }
+
     /// Signs claims into a URL-safe state string.
     pub fn sign(&self, claims: &Claims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));

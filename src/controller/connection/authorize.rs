@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
@@ -30,9 +30,6 @@ const CONNECT_MANAGER: &str = "plugboard-connect";
 /// back. Every one of them, not only the last: two flows started from the same link (two
 /// tabs) would otherwise let the first be replayed once the second completed.
 pub const CONSUMED_STATE: &str = "plugboard.dev/authorized-state";
-/// What the consent-link key is derived under (see `link_mac`). It has spaces, so it can
-/// never be a flow's nonce (22 URL-safe characters), whose derivation shares the key.
-const LINK_KEY_LABEL: &str = "plugboard connect link v1";
 
 /// Why a flow could not start or finish. The message is shown to the person in the browser,
 /// so it says what to do and never carries a token or a code.
@@ -131,20 +128,8 @@ fn link_signature(key: &StateKey, namespace: &str, name: &str, uid: &str) -> Str
     URL_SAFE_NO_PAD.encode(link_mac(key, namespace, name, uid).finalize().into_bytes())
 }
 
-/// The MAC of a consent link, under a key derived from the state key. The state key's only
-/// public derivations are state signatures and PKCE verifiers; the link key is the verifier
-/// of a label no flow can have as its nonce, never leaves the process, and so a link's
-/// signature can stand in for neither a state nor a verifier. Each part is length-prefixed,
-/// so no two (namespace, name, uid) share a message.
 fn link_mac(key: &StateKey, namespace: &str, name: &str, uid: &str) -> Hmac<Sha256> {
-    let link_key = key.pkce_verifier(LINK_KEY_LABEL);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(link_key.as_bytes())
-        .expect("HMAC takes keys of any length");
-    for part in [namespace, name, uid] {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part.as_bytes());
-    }
-    mac
+    key.link_mac(&[namespace, name, uid])
 }
 
 /// Whether `signature` is the link signature of this Connection; compared in constant time.
