@@ -296,8 +296,9 @@ async fn an_expired_token_without_refresh_needs_a_person_again() {
 
 #[tokio::test]
 async fn a_token_without_refresh_token_is_used_until_it_expires_then_needs_a_person() {
-    let expires = k8s_openapi::jiff::Timestamp::now()
-        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(10))
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let expires = Timestamp::now()
+        .checked_add(SignedDuration::from_secs(20))
         .unwrap();
     let s = Scenario::start(json!({"access_token": "at-1", "token_type": "bearer",
         "expires_at": expires.to_string()}))
@@ -307,8 +308,11 @@ async fn a_token_without_refresh_token_is_used_until_it_expires_then_needs_a_per
         is_ready_with(c, "True", "Connected")
     })
     .await;
-    // Past the usual refresh margin (a share of the ten seconds), before the expiry.
-    tokio::time::sleep(Duration::from_millis(7500)).await;
+    // Past the usual refresh margin (at least two fifths of the life left), before expiry.
+    let look = expires.checked_sub(SignedDuration::from_secs(3)).unwrap();
+    let wait = look.duration_since(Timestamp::now());
+    assert!(wait.is_positive(), "the setup took too long to test this");
+    tokio::time::sleep(wait.unsigned_abs()).await;
     let conn = s.apis.2.get(CONN).await.unwrap();
     assert_eq!(
         ready(&conn).unwrap().1,
