@@ -183,6 +183,50 @@ async fn extra_response_fields_are_mapped_into_the_credentials() {
     s.cluster.cleanup().await;
 }
 
+/// A 12-second token, so that the next refresh falls due within seconds.
+fn short(access: &str, refresh: &str, extra: serde_json::Value) -> ResponseTemplate {
+    let mut body = json!({"access_token": access, "refresh_token": refresh, "token_type": "bearer", "expires_in": 12});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// rt-1 gives a 12-second token (its response with `extra`); the refresh that falls due
+/// within seconds rotates rt-2 to at-3 and rt-3, once.
+async fn refresh_twice(s: &Scenario, extra: serde_json::Value) {
+    refresh_with("rt-1")
+        .respond_with(short("at-2", "rt-2", extra))
+        .mount(&s.provider)
+        .await;
+    refresh_with("rt-2")
+        .respond_with(token("at-3", Some("rt-3")))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+}
+
+/// Waits until the Secret holds `refresh_token`, then long enough for a loop to show, and
+/// checks that the provider saw no request with it.
+async fn settles_on(s: &Scenario, refresh_token: &str) {
+    wait_for(&s.apis.3, SECRET, "the rotated refresh token", |secret| {
+        secret_text(secret, "refresh_token").as_deref() == Some(refresh_token)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = s
+        .provider
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            String::from_utf8_lossy(&r.body).contains(&format!("refresh_token={refresh_token}"))
+        })
+        .count();
+    assert_eq!(used, 0, "the new tokens are fresh: no refresh with them");
+}
+
 #[tokio::test]
 async fn a_rotated_refresh_token_is_stored_even_when_its_response_cannot_be_mapped() {
     let s = Scenario::start_with(
@@ -190,23 +234,36 @@ async fn a_rotated_refresh_token_is_stored_even_when_its_response_cannot_be_mapp
         json!({"credentialsFromRefreshResponse": {"portal": "{{ response.hub_id }}"}}),
     )
     .await;
-    // The provider rotates rt-1 away and sends no hub_id, so the mapping cannot render.
-    refresh_with("rt-1")
-        .respond_with(token("at-2", Some("rt-2")))
-        .expect(1)
-        .mount(&s.provider)
-        .await;
+    // The scheduled refresh's response has no hub_id, so the mapping cannot render.
+    refresh_twice(&s, json!({"hub_id": 4242})).await;
     s.connect().await;
-    wait_for(&s.apis.3, SECRET, "the rotated refresh token", |secret| {
-        secret_text(secret, "refresh_token").as_deref() == Some("rt-2")
-    })
-    .await;
-    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-2"));
+    settles_on(&s, "rt-3").await;
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-3"));
     let refused = s.event_reasons().await;
     assert!(
         refused.iter().any(|r| r == "InvalidTemplate"),
         "the mapping's failure is reported: {refused:?}"
     );
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn tokens_whose_test_fails_are_kept_and_not_refreshed_again_at_once() {
+    let s = Scenario::start(expired()).await;
+    refresh_twice(&s, json!({})).await;
+    // The provider's API is down for the new token.
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .and(wiremock::matchers::header("authorization", "Bearer at-3"))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    settles_on(&s, "rt-3").await;
+    let conn = s.apis.2.get(CONN).await.unwrap();
+    assert_eq!(ready(&conn).unwrap().1, "ProviderUnavailable");
     s.provider.verify().await;
     s.cluster.cleanup().await;
 }

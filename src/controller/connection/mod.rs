@@ -117,16 +117,27 @@ async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
     if let Some(tenant) = suspended_tenant(conn, ctx) {
         return pause(conn, ctx, &now, &tenant).await;
     }
-    let mut secrets: Vec<String> = Vec::new();
+    let mut left = Leftovers::default();
     let outcome = match store::reference(conn) {
-        Ok(_) => pipeline(conn, ctx, &now, &mut secrets).await,
+        Ok(_) => pipeline(conn, ctx, &now, &mut left).await,
         Err(err) => Err((err, Stage::Credentials)),
     };
     match outcome {
         Ok(done) => succeeded(conn, ctx, &now, done).await,
         Err((err @ Error::Kube(_), _)) => Err(err),
-        Err((err, stage)) => failed(conn, ctx, &now, &err, stage, &secrets).await,
+        Err((err, stage)) => failed(conn, ctx, &now, &err, stage, &left).await,
     }
+}
+
+/// What a pipeline run that failed leaves for its status.
+#[derive(Default)]
+struct Leftovers {
+    /// Secret values it handled, which any message is scrubbed of before status or logs.
+    secrets: Vec<String>,
+    /// New tokens it stored before a later step failed. Status records their schedule, or
+    /// the reconcile their own write wakes would find the old, passed refresh time and
+    /// refresh them again, and again.
+    stored: Option<Obtained>,
 }
 
 /// The name of the Connection's Tenant if that Tenant is suspended.
@@ -219,10 +230,10 @@ async fn failed(
     now: &Time,
     err: &Error,
     stage: Stage,
-    secrets: &[String],
+    left: &Leftovers,
 ) -> Result<Action, Error> {
     ctx.metrics.reconciled("Connection", err.reason());
-    let message = redact(&err.to_string(), secrets);
+    let message = redact(&err.to_string(), &left.secrets);
     tracing::info!(reason = err.reason(), message = %message, "connection not ready");
     let (state, desired) = status::failed(err, stage, &message);
     let attempts = conn
@@ -247,6 +258,11 @@ async fn failed(
         s.retry_attempts = retry.map(|_| attempts + 1);
         s.next_retry_at = retry.map(|d| plus(now, d));
         s.authorization_url = authorization_url;
+        if let Some(tokens) = &left.stored {
+            s.credentials_expire_at = tokens.expires_at.map(|t| t.to_string());
+            s.next_refresh_at = tokens.next_refresh_at.map(|t| t.to_string());
+            s.last_refreshed_at = tokens.refreshed_at.map(|t| t.to_string());
+        }
     });
     status::write(conn, next, ctx).await?;
     Ok(retry
@@ -254,14 +270,14 @@ async fn failed(
         .unwrap_or_else(Action::await_change))
 }
 
-/// The pipeline proper. Secret values it handles are pushed to `secrets`, so that any error
-/// message can be scrubbed of them before it reaches status or logs.
+/// The pipeline proper. What a failure's status needs of it is left in `left`.
 async fn pipeline(
     conn: &Connection,
     ctx: &Context,
     now: &Time,
-    secrets: &mut Vec<String>,
+    left: &mut Leftovers,
 ) -> Result<Connected, (Error, Stage)> {
+    let secrets = &mut left.secrets;
     let at = |stage| move |err| (err, stage);
     let resolved = dereference::resolve(conn, ctx)
         .await
@@ -289,9 +305,17 @@ async fn pipeline(
     secrets.extend(creds.values().map(|v| v.expose_secret().to_owned()));
     let context = credentials::with_credentials(context, creds);
     // New tokens are persisted here, before the test or anything else uses them.
-    let (wrote, client) = store_credentials(conn, &resolved, &mut tokens, &context, current, ctx)
-        .await
-        .map_err(at(Stage::Credentials))?;
+    let (wrote, client) =
+        match store_credentials(conn, &resolved, &mut tokens, &context, current, ctx).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                // Still here (not kept in memory for a retry) means they were stored.
+                if tokens.refreshed_at.is_some() {
+                    left.stored = Some(tokens);
+                }
+                return Err((err, Stage::Credentials));
+            }
+        };
     let interval = resolved
         .connector
         .test
@@ -310,25 +334,26 @@ async fn pipeline(
     if !wrote && !test_due(conn, interval, now) {
         return Ok(connected);
     }
-    let Some((client, allowed)) = &client else {
-        let label = &resolved.connector_label;
-        return Err((
-            Error::InvalidConnector(format!(
-                "{label} defines a test but no apiClient to send it with"
-            )),
-            Stage::Test,
-        ));
+    let client = client.as_ref().ok_or_else(|| {
+        Error::InvalidConnector(format!(
+            "{} defines a test but no apiClient to send it with",
+            resolved.connector_label
+        ))
+    });
+    let tested = match client {
+        Ok((client, allowed)) => {
+            let request = &test_spec.request;
+            test::send(Purpose::Test, request, client, allowed, &context, ctx).await
+        }
+        Err(err) => Err(err),
     };
-    test::send(
-        Purpose::Test,
-        &test_spec.request,
-        client,
-        allowed,
-        &context,
-        ctx,
-    )
-    .await
-    .map_err(at(Stage::Test))?;
+    if let Err(err) = tested {
+        // The new tokens are stored: their schedule goes to status with the failure.
+        if connected.tokens.refreshed_at.is_some() {
+            left.stored = Some(connected.tokens);
+        }
+        return Err((err, Stage::Test));
+    }
     connected.tested_at = Some(now.clone());
     Ok(connected)
 }
