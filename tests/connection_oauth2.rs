@@ -83,22 +83,47 @@ async fn api_server() -> MockServer {
     api
 }
 
+/// A cluster, a real OAuth server, the provider's API, and an operator with its web
+/// endpoints (redirects allowed to `allow`), with the hubspot connector and the Connection
+/// `connection` applied.
+struct Scene {
+    cluster: support::TestCluster,
+    oauth: OAuthServer,
+    all: Apis,
+    operator: Operator,
+    base: String,
+    _api: MockServer,
+}
+
+impl Scene {
+    async fn start(allow: &[&str], connection: &str) -> Self {
+        let cluster = support::TestCluster::start().await;
+        let (client, ns) = (cluster.client(), cluster.namespace());
+        let (oauth, api) = (OAuthServer::start().await, api_server().await);
+        let all = apis(&client, ns);
+        let allow = allow.iter().map(|a| (*a).to_owned()).collect();
+        let (operator, base) = Operator::start_with_web(client.clone(), ns, allow).await;
+        let connector = oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2");
+        apply_all(&all, connector, connection).await;
+        Self {
+            cluster,
+            oauth,
+            all,
+            operator,
+            base,
+            _api: api,
+        }
+    }
+}
+
+/// Where the first test's consent may send the person on to.
+const APP: &str = "https://app.example.com/integrations";
+
 #[tokio::test]
 async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
-    let cluster = support::TestCluster::start().await;
-    let (client, ns) = (cluster.client(), cluster.namespace());
-    let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let all = apis(&client, ns);
-    let (_, _, connections, secrets) = &all;
-    let allow = vec!["https://app.example.com/integrations".to_owned()];
-    let (_operator, base) = Operator::start_with_web(client.clone(), ns, allow).await;
-
-    apply_all(
-        &all,
-        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
-        "acme-hubspot",
-    )
-    .await;
+    let s = Scene::start(&[APP], "acme-hubspot").await;
+    let (oauth, base, ns) = (&s.oauth, &s.base, s.cluster.namespace());
+    let (_, _, connections, secrets) = &s.all;
 
     let conn = wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
         is_ready_with(c, "False", "AuthorizationRequired")
@@ -123,7 +148,7 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let consent = follow_to_consent(&browser, &link, &oauth.url, &base).await;
+    let consent = follow_to_consent(&browser, &link, &oauth.url, base).await;
 
     // The provider approves and sends the person back; the callback redirects to the app.
     let back = browser.get(consent.as_str()).send().await.unwrap();
@@ -172,7 +197,7 @@ async fn the_authorization_code_flow_connects_a_person_and_stores_the_tokens() {
         !text.contains(&secret_text(&stored, "access_token").unwrap()),
         "no token in status"
     );
-    cluster.cleanup().await;
+    s.cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -254,18 +279,9 @@ async fn follow_to_consent(
 
 #[tokio::test]
 async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page() {
-    let cluster = support::TestCluster::start().await;
-    let (client, ns) = (cluster.client(), cluster.namespace());
-    let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let all = apis(&client, ns);
-    let (_, _, connections, _) = &all;
-    let (operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
-    apply_all(
-        &all,
-        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
-        "acme-hubspot",
-    )
-    .await;
+    let s = Scene::start(&[], "acme-hubspot").await;
+    let (operator, base, ns) = (&s.operator, &s.base, s.cluster.namespace());
+    let (_, _, connections, _) = &s.all;
     let link = link_of(connections, "acme-hubspot").await;
 
     let browser = reqwest::Client::builder()
@@ -319,7 +335,7 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
         .unwrap();
     assert_eq!(unlisted.status(), 400);
     assert!(unlisted.text().await.unwrap().contains("allowlist"));
-    cluster.cleanup().await;
+    s.cluster.cleanup().await;
 }
 
 /// Waits until the Connection asks for authorization and returns the link its status shows.
@@ -342,18 +358,9 @@ fn browser() -> reqwest::Client {
 
 #[tokio::test]
 async fn a_guessed_forged_or_borrowed_consent_link_is_refused_with_a_page() {
-    let cluster = support::TestCluster::start().await;
-    let (client, ns) = (cluster.client(), cluster.namespace());
-    let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let all = apis(&client, ns);
-    let (_, _, connections, _) = &all;
-    let (_operator, base) = Operator::start_with_web(client.clone(), ns, vec![]).await;
-    apply_all(
-        &all,
-        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
-        "acme-hubspot",
-    )
-    .await;
+    let s = Scene::start(&[], "acme-hubspot").await;
+    let (base, ns) = (&s.base, s.cluster.namespace());
+    let (_, _, connections, _) = &s.all;
     create(connections, hubspot_connection("globex-hubspot")).await;
     let mine = link_of(connections, "acme-hubspot").await;
     let theirs = link_of(connections, "globex-hubspot").await;
@@ -392,10 +399,10 @@ async fn a_guessed_forged_or_borrowed_consent_link_is_refused_with_a_page() {
     assert_eq!(start.status(), 303);
     let location = start.headers()["location"].to_str().unwrap();
     assert!(
-        location.starts_with(&format!("{}/authorize?", oauth.url)),
+        location.starts_with(&format!("{}/authorize?", s.oauth.url)),
         "{location}"
     );
-    cluster.cleanup().await;
+    s.cluster.cleanup().await;
 }
 
 /// Opens a consent link, lets the provider approve, and returns the callback address the
@@ -410,18 +417,8 @@ async fn approved_callback(browser: &reqwest::Client, link: &str) -> String {
 
 #[tokio::test]
 async fn a_completed_flow_cannot_be_replayed_after_a_later_flow_completed() {
-    let cluster = support::TestCluster::start().await;
-    let (client, ns) = (cluster.client(), cluster.namespace());
-    let (oauth, api) = (OAuthServer::start().await, api_server().await);
-    let all = apis(&client, ns);
-    let (_, _, connections, secrets) = &all;
-    let (_operator, _) = Operator::start_with_web(client.clone(), ns, vec![]).await;
-    apply_all(
-        &all,
-        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
-        "acme-hubspot",
-    )
-    .await;
+    let s = Scene::start(&[], "acme-hubspot").await;
+    let (_, _, connections, secrets) = &s.all;
     let link = link_of(connections, "acme-hubspot").await;
     let browser = browser();
     // Two flows started from the same link, say in two tabs; both are approved.
@@ -451,7 +448,7 @@ async fn a_completed_flow_cannot_be_replayed_after_a_later_flow_completed() {
         assert!(page.contains("already used"), "{what}: {page}");
     }
     assert_eq!(stored().await, tokens, "the stored tokens are untouched");
-    cluster.cleanup().await;
+    s.cluster.cleanup().await;
 }
 
 #[tokio::test]
