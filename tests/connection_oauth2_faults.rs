@@ -110,6 +110,13 @@ impl Scenario {
     }
 }
 
+/// Whole seconds from now until the status timestamp `at`.
+fn seconds_until(at: &str) -> i64 {
+    let at: k8s_openapi::jiff::Timestamp = at.parse().unwrap();
+    at.duration_since(k8s_openapi::jiff::Timestamp::now())
+        .as_secs()
+}
+
 fn expired() -> serde_json::Value {
     json!({"access_token": "at-1", "refresh_token": "rt-1", "token_type": "bearer", "expires_at": "2020-01-01T00:00:00Z"})
 }
@@ -522,11 +529,7 @@ async fn rate_limiting_keeps_a_valid_token_in_use_and_honours_retry_after() {
         ("True".to_owned(), "Connected".to_owned()),
         "the valid token stays in use"
     );
-    let next: k8s_openapi::jiff::Timestamp =
-        conn.status.unwrap().next_retry_at.unwrap().parse().unwrap();
-    let wait = next
-        .duration_since(k8s_openapi::jiff::Timestamp::now())
-        .as_secs();
+    let wait = seconds_until(&conn.status.unwrap().next_retry_at.unwrap());
     assert!(
         wait >= 25,
         "Retry-After 30 s is honoured: next retry in {wait}s"
@@ -572,10 +575,7 @@ async fn a_scheduled_refresh_that_fails_waits_for_its_retry_instead_of_asking_ev
     assert_eq!(refused, 1, "asked once, then waits for the retry");
     let status = s.apis.2.get(CONN).await.unwrap().status.unwrap();
     assert_eq!(status.retry_attempts, Some(1));
-    let next: k8s_openapi::jiff::Timestamp = status.next_retry_at.unwrap().parse().unwrap();
-    let wait = next
-        .duration_since(k8s_openapi::jiff::Timestamp::now())
-        .as_secs();
+    let wait = seconds_until(&status.next_retry_at.unwrap());
     assert!(
         wait >= 20,
         "Retry-After 30 s is honoured: next retry in {wait}s"
