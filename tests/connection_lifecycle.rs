@@ -268,27 +268,10 @@ async fn an_unchanged_connection_reconciles_without_writing() {
         .unwrap();
     let before = cluster.requests();
     let reads_before = before.as_ref().map(|r| r.count("get", "secrets"));
-    wait_until_reconciled(&cluster, reads_before).await;
+    cluster.wait_until_secrets_read_again(reads_before).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.assert_no_writes_since(before.as_ref(), "a reconcile that finds nothing to do");
     cluster.cleanup().await;
-}
-
-/// Waits until the operator read the input Secret again (its reconcile's first API call).
-async fn wait_until_reconciled(cluster: &support::TestCluster, reads_before: Option<u64>) {
-    let Some(before) = reads_before else {
-        // No counter on a real cluster: give the reconcile time instead.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        return;
-    };
-    let deadline = tokio::time::Instant::now() + CONVERGE;
-    while cluster.requests().unwrap().count("get", "secrets") <= before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the Connection was not reconciled again"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -185,7 +185,7 @@ async fn assert_minted_once_and_left_alone(
         .await
         .unwrap();
     let touched = cluster.requests();
-    wait_until_read_again(cluster, reads).await;
+    cluster.wait_until_secrets_read_again(reads).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     cluster.assert_no_writes_since(touched.as_ref(), "a reconcile of a Connected tenant-token");
     match cluster.count_since(before, "patch", "secrets") {
@@ -194,23 +194,6 @@ async fn assert_minted_once_and_left_alone(
             "the minted token stored once, and the test's own annotation"
         ),
         None => eprintln!("skipped on a real cluster: request counter unavailable (Secret writes)"),
-    }
-}
-
-/// Waits until the operator read a Secret again, as every reconcile of this Connection does.
-async fn wait_until_read_again(cluster: &support::TestCluster, reads_before: Option<u64>) {
-    let Some(before) = reads_before else {
-        // No counter on a real cluster: give the reconcile time instead.
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        return;
-    };
-    let deadline = tokio::time::Instant::now() + CONVERGE;
-    while cluster.requests().unwrap().count("get", "secrets") <= before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the Connection was not reconciled again"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

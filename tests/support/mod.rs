@@ -115,6 +115,27 @@ impl TestCluster {
         self.server.as_ref().map(TestApiServer::requests)
     }
 
+    /// Waits until the API server has served more Secret GETs than `reads_before`: the sign
+    /// that a Connection was reconciled again (each reconcile reads Secrets: its input, its
+    /// credentials).
+    /// On a real cluster, which has no counter, it gives the reconcile two seconds instead.
+    pub async fn wait_until_secrets_read_again(&self, reads_before: Option<u64>) {
+        // As long as the harness waits for anything to converge (`harness::CONVERGE`).
+        const PATIENCE: Duration = Duration::from_secs(30);
+        let Some(before) = reads_before else {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.requests().map_or(0, |r| r.count("get", "secrets")) <= before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Connection was not reconciled again"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// How many `verb` requests on `resource` were served since `before`; `None` on a real
     /// cluster, which has no counter.
     pub fn count_since(
