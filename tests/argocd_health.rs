@@ -6,7 +6,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mlua::{Lua, LuaSerdeExt, Table};
 use plugboard::api::{ConnectionState, ConnectionStatus, ConnectorStatus, TenantStatus};
-use plugboard::controller::conditions::{self, Desired};
+use plugboard::controller::conditions::{self, ConditionType, Desired};
 use serde_json::{Value, json};
 
 const KINDS: [&str; 4] = ["Connection", "Connector", "ClusterConnector", "Tenant"];
@@ -38,10 +38,13 @@ fn health(kind: &str, object: &Value) -> (String, String) {
 }
 
 /// Conditions as the controllers write them (`conditions::merge`), for `generation`.
-fn conds(generation: i64, wanted: &[(&'static str, bool, &str)]) -> Vec<plugboard::api::Condition> {
+fn conds(
+    generation: i64,
+    wanted: &[(ConditionType, bool, &str)],
+) -> Vec<plugboard::api::Condition> {
     let desired: Vec<Desired> = wanted
         .iter()
-        .map(|(t, s, msg)| Desired::new(t, *s, "Reason", *msg))
+        .map(|(t, s, msg)| Desired::new(*t, *s, "Reason", *msg))
         .collect();
     let now = Time("2026-01-01T00:00:00Z".parse().unwrap());
     conditions::merge(&[], &desired, Some(generation), &now)
@@ -53,7 +56,7 @@ fn object(
     generation: i64,
     observed: i64,
     state: Option<ConnectionState>,
-    wanted: &[(&'static str, bool, &str)],
+    wanted: &[(ConditionType, bool, &str)],
 ) -> Value {
     let conditions = conds(observed, wanted);
     let status = match kind {
@@ -83,9 +86,9 @@ fn object(
     })
 }
 
-const READY: &str = conditions::READY;
-const STALLED: &str = conditions::STALLED;
-const RECONCILING: &str = conditions::RECONCILING;
+const READY: ConditionType = conditions::READY;
+const STALLED: ConditionType = conditions::STALLED;
+const RECONCILING: ConditionType = conditions::RECONCILING;
 
 #[test]
 fn every_kind_in_the_crds_has_a_script() {

@@ -191,8 +191,12 @@ async fn the_connect_endpoint_answers_on_a_replica_that_does_not_lead() {
     // The link the Connection's status shows, signed with the replicas' shared state key;
     // the leader here has no public URL, so the test signs it as a leading replica would.
     let conn = connections.get("acme-hubspot").await.unwrap();
-    let link = plugboard::controller::connection::authorize::connect_link(&conn, &linking)
-        .expect("a public URL and a state key make a link");
+    let link = plugboard::auth::link::connect_link(
+        linking.config.public_url.as_deref(),
+        linking.config.state_key.as_deref(),
+        &conn,
+    )
+    .expect("a public URL and a state key make a link");
     assert!(link.starts_with(&format!("{base}/connect/")), "{link}");
     let answer = browser.get(link).send().await.unwrap();
     assert_eq!(answer.status(), 303, "{:?}", answer.text().await);

@@ -1,139 +1,189 @@
-//! The `tenant-token` auth method: a JWT the operator mints for a tenant (the seed's
-//! membrane token) and signs with the connector's key.
+//! The `tenant-token` auth method: a JWT minted for the Connection's tenant, kept while it
+//! still says what it should, and minted anew before it expires or when the tenant, the
+//! issuer, the key or the algorithm changed.
 
-use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use k8s_openapi::jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::jwt;
+use super::method::{Fresh, Held, Inputs, Method, Needs, Reread, SigningKey};
 use crate::api::SigningAlgorithm;
+use crate::error::Error;
+use crate::provider::Tools;
+use crate::store::Credentials;
 
-/// The shortest HMAC keys accepted: a key shorter than the hash's output weakens the
-/// signature below the hash's strength.
-const MIN_HS256_KEY: usize = 32;
-const MIN_HS512_KEY: usize = 64;
+/// A minted token's lifetime when the connector does not say: long enough that rotation is
+/// rare, short enough that a leaked token soon stops working.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// The shortest lifetime accepted: below it, minting, storing and testing a token would take
+/// a noticeable share of the time it is valid.
+const MIN_LIFETIME: Duration = Duration::from_secs(10);
 
-/// What the tenant's token says, apart from when it was issued and expires.
-pub fn claims(
-    issuer: &str,
-    tenant_id: &str,
-    name: Option<&str>,
-    fields: &Map<String, Value>,
-) -> Value {
-    let mut claims = json!({"iss": issuer, "sub": tenant_id, "id": tenant_id, "fields": fields});
-    if let Some(name) = name {
-        claims["name"] = json!(name);
+pub struct TenantToken;
+
+impl TenantToken {
+    fn issuer<'a>(inputs: &'a Inputs<'_>) -> Result<&'a str, Error> {
+        inputs.auth.issuer.as_deref().ok_or_else(|| {
+            Error::InvalidConnector(format!(
+                "{} auth.issuer is required for tenant-token",
+                inputs.label
+            ))
+        })
     }
-    claims
-}
 
-/// Identifies the key and algorithm a token was signed with (the JWT header's `kid`), so a
-/// changed key mints a new token. A digest prefix: it names the key without revealing it.
-pub fn key_id(algorithm: SigningAlgorithm, key: &[u8]) -> String {
-    let mut digest = Sha256::new();
-    digest.update(format!("{algorithm:?}").as_bytes());
-    digest.update(key);
-    digest
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+    fn key<'a>(inputs: &'a Inputs<'_>) -> Result<&'a SigningKey, Error> {
+        inputs.secrets.signing_key.as_ref().ok_or_else(|| {
+            Error::InvalidConnector(format!(
+                "{} auth.signingKeyRef is required for tenant-token",
+                inputs.label
+            ))
+        })
+    }
 
-/// Signs `claims` with `iat` and `exp` added. The error says what is wrong with the key,
-/// never what the key is.
-pub fn mint(
-    claims: &Value,
-    algorithm: SigningAlgorithm,
-    key: &[u8],
-    issued_at: i64,
-    expires_at: i64,
-) -> Result<String, String> {
-    let (alg, encoding) = match algorithm {
-        SigningAlgorithm::HS256 | SigningAlgorithm::HS512 => {
-            let (alg, min) = if algorithm == SigningAlgorithm::HS256 {
-                (Algorithm::HS256, MIN_HS256_KEY)
-            } else {
-                (Algorithm::HS512, MIN_HS512_KEY)
-            };
-            if key.len() < min {
-                return Err(format!(
-                    "the {algorithm:?} key has {} bytes; use at least {min}",
-                    key.len()
-                ));
-            }
-            (alg, EncodingKey::from_secret(key))
+    /// The claims the tenant's token should carry now.
+    fn want(inputs: &Inputs<'_>) -> Result<serde_json::Value, Error> {
+        let tenant = inputs.tenant;
+        Ok(jwt::claims(
+            Self::issuer(inputs)?,
+            tenant.id,
+            tenant.display_name,
+            tenant.fields,
+        ))
+    }
+
+    fn algorithm(inputs: &Inputs<'_>) -> SigningAlgorithm {
+        inputs.auth.algorithm.unwrap_or(SigningAlgorithm::HS256)
+    }
+
+    fn mint(inputs: &Inputs<'_>, tools: Tools<'_>, now: Timestamp) -> Result<Fresh, Error> {
+        let label = inputs.label;
+        let key = Self::key(inputs)?;
+        let lifetime = inputs
+            .auth
+            .token_lifetime
+            .map(Duration::from)
+            .unwrap_or(DEFAULT_LIFETIME);
+        if lifetime < MIN_LIFETIME {
+            return Err(Error::InvalidConnector(format!(
+                "{label} auth.tokenLifetime must be at least {}s",
+                MIN_LIFETIME.as_secs()
+            )));
         }
-        SigningAlgorithm::RS256 => {
-            let encoding = EncodingKey::from_rsa_pem(key)
-                .map_err(|_| "the RS256 key is not a PEM RSA private key".to_owned())?;
-            (Algorithm::RS256, encoding)
-        }
-    };
-    let mut header = Header::new(alg);
-    header.kid = Some(key_id(algorithm, key));
-    let mut claims = claims.clone();
-    claims["iat"] = json!(issued_at);
-    claims["exp"] = json!(expires_at);
-    jsonwebtoken::encode(&header, &claims, &encoding)
-        .map_err(|_| format!("the {algorithm:?} key could not sign"))
+        let expires = expiry(now, lifetime).ok_or_else(|| {
+            Error::InvalidConnector(format!("{label} auth.tokenLifetime is too long"))
+        })?;
+        let token = jwt::mint(
+            &Self::want(inputs)?,
+            Self::algorithm(inputs),
+            key.bytes.expose_secret(),
+            now.as_second(),
+            expires.as_second(),
+        )
+        .map_err(|why| Error::InvalidConnector(format!("{}: {why}", key.field)))?;
+        tools.metrics.refreshed("success");
+        Ok(Fresh {
+            credentials: credentials(SecretString::from(token), expires),
+            expires_at: Some(expires),
+            issued: true,
+            unusable: None,
+        })
+    }
 }
 
-/// What a stored token was minted from: its key id and claims (without `iat`/`exp`), and
-/// its expiry. Read without verifying the signature: it is the operator's own token, read
-/// back from its own Secret, only to decide whether to mint a new one.
-pub fn inspect(token: &str) -> Option<(Option<String>, Value, i64)> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let mut claims: Value = serde_json::from_slice(&bytes).ok()?;
-    let object = claims.as_object_mut()?;
-    object.remove("iat");
-    let exp = object.remove("exp")?.as_i64()?;
-    Some((header.kid, claims, exp))
+impl Method for TenantToken {
+    fn needs(&self) -> Needs {
+        Needs {
+            app: false,
+            signing_key: true,
+        }
+    }
+
+    fn check(&self, inputs: &Inputs<'_>, _allow_private: bool) -> Result<(), Error> {
+        Self::issuer(inputs).map(drop)
+    }
+
+    /// The stored token is current while its key id and claims match what a new one would
+    /// carry; what is kept is exactly what a fresh mint stores.
+    fn inspect(&self, inputs: &Inputs<'_>) -> Result<Option<Held>, Error> {
+        let want = Self::want(inputs)?;
+        let kid = jwt::key_id(
+            Self::algorithm(inputs),
+            Self::key(inputs)?.bytes.expose_secret(),
+        );
+        let found = inputs
+            .stored
+            .get("token")
+            .and_then(|token| Some((token, jwt::inspect(token.expose_secret())?)))
+            .and_then(|(token, (token_kid, claims, exp))| {
+                let expires = Timestamp::from_second(exp).ok()?;
+                let current = token_kid.as_deref() == Some(kid.as_str()) && claims == want;
+                Some((token.clone(), expires, current))
+            });
+        Ok(Some(match found {
+            Some((token, expires, current)) => Held {
+                keep: credentials(token, expires),
+                usable: true,
+                renewable: true,
+                expires_at: Some(expires),
+                current,
+                needs_consent: false,
+            },
+            None => Held {
+                keep: Credentials::new(),
+                usable: false,
+                renewable: true,
+                expires_at: None,
+                current: false,
+                needs_consent: false,
+            },
+        }))
+    }
+
+    fn obtain<'a>(
+        &'a self,
+        inputs: &'a Inputs<'a>,
+        tools: Tools<'a>,
+        _reread: &'a dyn Reread,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Fresh, Error>> {
+        let minted = Self::mint(inputs, tools, now);
+        async move { minted }.boxed()
+    }
+}
+
+/// When a token minted `now` expires: in whole seconds, as its `exp` claim says. The next
+/// reconcile reads the expiry back from the stored token's `exp`; with the fraction of a
+/// second `now` has, the stored `expires_at` and the status's `credentialsExpireAt` would
+/// differ from it, and each mint would be followed by a second write of both (and a test).
+fn expiry(now: Timestamp, lifetime: Duration) -> Option<Timestamp> {
+    let expires = now.checked_add(lifetime).ok()?;
+    Timestamp::from_second(expires.as_second()).ok()
+}
+
+fn credentials(token: SecretString, expires: Timestamp) -> Credentials {
+    BTreeMap::from([
+        ("token".to_owned(), token),
+        (
+            "expires_at".to_owned(),
+            SecretString::from(expires.to_string()),
+        ),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{DecodingKey, Validation};
-
-    const KEY: &[u8] = b"a-tenant-token-signing-key-of-32-bytes!";
 
     #[test]
-    fn a_minted_token_verifies_and_reads_back_as_minted() {
-        let fields: Map<String, Value> = json!({"plan": "pro"}).as_object().unwrap().clone();
-        let want = claims("ws-1", "cust-42", Some("Globex"), &fields);
-        let now = k8s_openapi::jiff::Timestamp::now().as_second();
-        let token = mint(&want, SigningAlgorithm::HS256, KEY, now, now + 3600).unwrap();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&["ws-1"]);
-        let data =
-            jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_secret(KEY), &validation)
-                .unwrap();
-        assert_eq!(data.claims["sub"], "cust-42");
-        assert_eq!(data.claims["id"], "cust-42");
-        assert_eq!(data.claims["name"], "Globex");
-        assert_eq!(data.claims["fields"]["plan"], "pro");
-        assert_eq!(data.claims["exp"], now + 3600);
-        let (kid, read, exp) = inspect(&token).unwrap();
-        assert_eq!(kid, Some(key_id(SigningAlgorithm::HS256, KEY)));
-        assert_eq!((read, exp), (want, now + 3600));
-    }
-
-    #[test]
-    fn weak_or_unreadable_keys_are_refused_without_showing_them() {
-        let c = claims("ws", "t", None, &Map::new());
-        let short = mint(&c, SigningAlgorithm::HS512, KEY, 0, 1).unwrap_err();
-        assert!(short.contains("at least 64"), "{short}");
-        let pem = mint(&c, SigningAlgorithm::RS256, KEY, 0, 1).unwrap_err();
-        assert!(pem.contains("PEM") && !pem.contains("signing-key"), "{pem}");
-        assert_ne!(
-            key_id(SigningAlgorithm::HS256, KEY),
-            key_id(SigningAlgorithm::HS512, KEY)
-        );
+    fn a_token_expires_on_the_whole_second_its_exp_claim_names() {
+        let now: Timestamp = "2026-11-23T00:00:00.123456789Z".parse().unwrap();
+        let expires = expiry(now, Duration::from_millis(3_600_500)).unwrap();
+        assert_eq!(expires.to_string(), "2026-11-23T01:00:00Z");
+        assert_eq!(expires.subsec_nanosecond(), 0);
     }
 }

@@ -5,16 +5,46 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::Condition;
 
 /// The condition types plugboard writes.
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-pub const AUTHORIZED: &str = "Authorized";
-pub const TESTED: &str = "Tested";
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionType {
+    /// The summary `kubectl wait`, Flux (kstatus) and Argo CD read.
+    Ready,
+    /// kstatus: the controller is still working towards the goal.
+    Reconciling,
+    /// kstatus: only an edit will fix it.
+    Stalled,
+    /// A Connection's credentials are stored.
+    Authorized,
+    /// A Connection's test request passed.
+    Tested,
+}
+
+impl ConditionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "Ready",
+            Self::Reconciling => "Reconciling",
+            Self::Stalled => "Stalled",
+            Self::Authorized => "Authorized",
+            Self::Tested => "Tested",
+        }
+    }
+}
+
+pub const READY: ConditionType = ConditionType::Ready;
+pub const RECONCILING: ConditionType = ConditionType::Reconciling;
+pub const STALLED: ConditionType = ConditionType::Stalled;
+pub const AUTHORIZED: ConditionType = ConditionType::Authorized;
+pub const TESTED: ConditionType = ConditionType::Tested;
+
+/// The `status` word of a condition that holds.
+const TRUE: &str = "True";
+const FALSE: &str = "False";
 
 /// A condition as the reconcile wants it, before timestamps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
-    pub type_: &'static str,
+    pub type_: ConditionType,
     pub status: bool,
     pub reason: String,
     pub message: String,
@@ -22,7 +52,7 @@ pub struct Desired {
 
 impl Desired {
     pub fn new(
-        type_: &'static str,
+        type_: ConditionType,
         status: bool,
         reason: &str,
         message: impl Into<String>,
@@ -48,14 +78,14 @@ pub fn merge(
     desired
         .iter()
         .map(|want| {
-            let status = if want.status { "True" } else { "False" };
-            let previous = existing.iter().find(|c| c.type_ == want.type_);
+            let status = if want.status { TRUE } else { FALSE };
+            let previous = find(existing, want.type_);
             let last_transition_time = match previous {
                 Some(prev) if prev.status == status => prev.last_transition_time.clone(),
                 _ => now.clone(),
             };
             Condition {
-                type_: want.type_.into(),
+                type_: want.type_.as_str().into(),
                 status: status.into(),
                 reason: want.reason.clone().into(),
                 message: want.message.clone(),
@@ -66,12 +96,19 @@ pub fn merge(
         .collect()
 }
 
+/// The condition of one type, if present.
+pub fn find(conditions: &[Condition], type_: ConditionType) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == type_.as_str())
+}
+
 /// The status of one condition type, if present.
-pub fn is_true(conditions: &[Condition], type_: &str) -> Option<bool> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| c.status == "True")
+pub fn is_true(conditions: &[Condition], type_: ConditionType) -> Option<bool> {
+    find(conditions, type_).map(holds)
+}
+
+/// Whether a condition holds (its status is `True`).
+pub fn holds(condition: &Condition) -> bool {
+    condition.status == TRUE
 }
 
 #[cfg(test)]

@@ -30,11 +30,7 @@ use crate::api::{ClusterConnector, Connection, Connector, ConnectorKind, Tenant}
 use crate::templates::Templates;
 use triggers::Change;
 
-/// The field manager of every write the controller makes.
-pub const FIELD_MANAGER: &str = "plugboard";
-/// The label on every object plugboard creates.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "plugboard";
+pub use crate::meta::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// Operator settings a reconcile needs.
 #[derive(Debug, Clone, Default)]
@@ -95,12 +91,24 @@ pub struct Context {
     pub own_writes: own_writes::OwnWrites,
     /// New tokens a reconcile could not store, for the next one to store.
     pub unsaved: connection::Unsaved,
+    /// Where credentials are kept.
+    pub stores: crate::store::Stores,
     /// Whether each cache above has its first full list (`readiness` says why not the
     /// stores' own `wait_until_ready`).
     ready: [readiness::Ready; 4],
 }
 
 impl Context {
+    /// What a call to a provider needs.
+    pub fn tools(&self) -> crate::provider::Tools<'_> {
+        crate::provider::Tools {
+            http: &self.http,
+            templates: &self.templates,
+            metrics: &self.metrics,
+            allow_private_networks: self.config.allow_private_networks,
+        }
+    }
+
     pub fn caches_live(&self) -> bool {
         self.caches_live.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -283,6 +291,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         caches_live: std::sync::atomic::AtomicBool::new(false),
         own_writes: own_writes::OwnWrites::default(),
         unsaved: connection::Unsaved::default(),
+        stores: crate::store::Stores::new(client.clone()),
         config: settings,
     });
     let watches = Watches {

@@ -22,6 +22,7 @@ use kube::{Resource, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::consent::{self, FlowError};
 use super::provision;
 use crate::api::{
     AuthType, ClusterConnector, Connection, ConnectionState, Connector, ConnectorKind,
@@ -30,7 +31,6 @@ use crate::api::{
 use crate::auth::access_token::TokenError;
 use crate::controller::Context;
 use crate::controller::conditions::{self, READY};
-use crate::controller::connection::authorize::{self, FlowError};
 use crate::schemas;
 
 /// How long a static Connection may take to connect before the person is sent on with
@@ -139,7 +139,7 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     let claims = workspace.verify(token)?;
     let payload = request.payload;
     if let Some(r) = &payload.redirect_uri
-        && !authorize::redirect_allowed(r, &ctx.config.redirect_allowlist)
+        && !consent::redirect_allowed(r, &ctx.config.redirect_allowlist)
     {
         return Err(ConnectError::bad_request(
             "redirectUri is not in the operator's redirect allowlist (--redirect-allowlist)",
@@ -159,7 +159,7 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     };
     if auth_type == AuthType::Oauth2 {
         wait_cached(ctx, ns, &reply.tenant).await;
-        let url = authorize::start(ctx, ns, &reply.connection, payload.redirect_uri)
+        let url = consent::start(ctx, ns, &reply.connection, payload.redirect_uri)
             .await
             .map_err(flow_error)?;
         return Ok(reply.consent(url));
@@ -439,7 +439,7 @@ async fn wait_ready(ctx: &Context, conn: &Connection) -> Settled {
         if let Ok(Some(now)) = api.get_opt(&conn.name_any()).await
             && let Some(status) = &now.status
             && status.observed_generation >= generation
-            && let Some(ready) = status.conditions.iter().find(|c| c.type_ == READY)
+            && let Some(ready) = conditions::find(&status.conditions, READY)
         {
             if conditions::is_true(&status.conditions, READY) == Some(true) {
                 return Settled::Connected;

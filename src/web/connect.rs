@@ -13,8 +13,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::consent::{self, FlowError};
 use crate::controller::Context;
-use crate::controller::connection::authorize::{self, FlowError};
 
 pub fn router(ctx: Arc<Context>) -> Router {
     Router::new()
@@ -43,7 +43,7 @@ async fn start(
     Path((namespace, name, signature)): Path<(String, String, String)>,
     Query(query): Query<StartQuery>,
 ) -> Response {
-    match authorize::start_signed(&ctx, &namespace, &name, &signature, query.redirect_uri).await {
+    match consent::start_signed(&ctx, &namespace, &name, &signature, query.redirect_uri).await {
         Ok(url) => Redirect::to(url.as_str()).into_response(),
         Err(err) => failure(&err),
     }
@@ -69,7 +69,7 @@ async fn callback(State(ctx): State<Arc<Context>>, Query(query): Query<CallbackQ
                 .clone()
                 .unwrap_or_else(|| error.clone()),
         )),
-        (None, Some(code), Some(state)) => authorize::complete(&ctx, state, code).await,
+        (None, Some(code), Some(state)) => consent::complete(&ctx, state, code).await,
         _ => Err(FlowError::State(crate::auth::state::StateError::Malformed)),
     };
     match result {

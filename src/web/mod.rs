@@ -2,6 +2,7 @@
 
 pub mod backend_connect;
 pub mod connect;
+pub mod consent;
 pub mod provision;
 
 use std::net::SocketAddr;

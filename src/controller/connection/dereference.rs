@@ -1,5 +1,6 @@
-//! Step 1: find everything a Connection refers to — its connector and auth method, its
-//! tenant, and the Secrets its input comes from.
+//! Dereference: find the objects a Connection refers to — its connector and auth method,
+//! its tenant, and the Secrets its input and the tenant's fields come from — and the Secrets
+//! a connector names, within the namespace rule.
 //!
 //! Connectors and Tenants come from the watch caches (no API call per reconcile); Secrets the
 //! user named are read from the API, because only the operator's own Secrets are cached.
@@ -108,7 +109,8 @@ pub async fn sends_at_deletion(conn: &Connection, ctx: &Context) -> Result<bool,
     let namespace = conn.namespace().unwrap_or_default();
     let (_, connector) = find_connector(conn, &namespace, ctx).await?;
     let auth = select_auth(conn, &connector)?;
-    Ok(auth.revoke_uri.is_some() || connector.disconnect.is_some())
+    let method = crate::auth::method::of(auth.type_)?;
+    Ok(method.revokes(&auth) || connector.disconnect.is_some())
 }
 
 async fn find_connector(

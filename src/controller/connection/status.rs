@@ -1,12 +1,18 @@
-//! Step 6: the status a person reads, written only when it changed.
+//! Status: the one place a Connection's status is built, from the plan and what executing
+//! it produced, with the time to look again. Pure: `execute::write_status` writes it, and
+//! only when it changed.
+
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::Api;
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
 
-use crate::api::{Connection, ConnectionState, ConnectionStatus};
-use crate::controller::Context;
+use super::execute::{Done, Retry, Schedule};
+use super::schedule::{self, BACKOFF_MIN, Dice};
+use crate::api::{Connection, ConnectionState, ConnectionStatus, CredentialsReference};
 use crate::controller::conditions::{
     self, AUTHORIZED, Desired, READY, RECONCILING, STALLED, TESTED,
 };
@@ -22,7 +28,7 @@ pub enum Stage {
 }
 
 /// The conditions and state for a connected Connection.
-pub fn connected(tested: bool) -> (ConnectionState, Vec<Desired>) {
+fn connected_conditions(tested: bool) -> (ConnectionState, Vec<Desired>) {
     let tested = if tested {
         Desired::new(
             TESTED,
@@ -56,7 +62,7 @@ pub fn connected(tested: bool) -> (ConnectionState, Vec<Desired>) {
 }
 
 /// The conditions and state for a failed reconcile.
-pub fn failed(err: &Error, stage: Stage, message: &str) -> (ConnectionState, Vec<Desired>) {
+fn failed_conditions(err: &Error, stage: Stage, message: &str) -> (ConnectionState, Vec<Desired>) {
     let reason = err.reason();
     let waiting = matches!(
         err,
@@ -109,7 +115,7 @@ pub fn failed(err: &Error, stage: Stage, message: &str) -> (ConnectionState, Vec
 }
 
 /// The conditions for a Connection disconnected on request.
-pub fn disconnected() -> (ConnectionState, Vec<Desired>) {
+fn disconnected_conditions() -> (ConnectionState, Vec<Desired>) {
     let msg = "disconnected on request (spec.disconnected); credentials were revoked and deleted";
     (
         ConnectionState::Disconnected,
@@ -125,7 +131,7 @@ pub fn disconnected() -> (ConnectionState, Vec<Desired>) {
 
 /// The conditions for a Connection whose Tenant is suspended. Whether it is authorized and
 /// tested stays as last found: suspension pauses the Connection, it does not judge it.
-pub fn suspended(conn: &Connection, tenant: &str) -> (ConnectionState, Vec<Desired>) {
+fn suspended_conditions(conn: &Connection, tenant: &str) -> (ConnectionState, Vec<Desired>) {
     let msg = format!(
         "tenant {tenant:?} is suspended (spec.suspended); credentials are kept but not refreshed or tested until it is resumed"
     );
@@ -134,11 +140,11 @@ pub fn suspended(conn: &Connection, tenant: &str) -> (ConnectionState, Vec<Desir
         .as_ref()
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
-    let kept = |type_: &'static str| {
+    let kept = |type_: conditions::ConditionType| {
         existing
             .iter()
-            .find(|c| c.type_ == type_)
-            .map(|c| Desired::new(type_, c.status == "True", &c.reason, c.message.clone()))
+            .find(|c| c.type_ == type_.as_str())
+            .map(|c| Desired::new(type_, conditions::holds(c), &c.reason, c.message.clone()))
             .unwrap_or_else(|| Desired::new(type_, false, TENANT_SUSPENDED, msg.clone()))
     };
     (
@@ -156,20 +162,19 @@ pub fn suspended(conn: &Connection, tenant: &str) -> (ConnectionState, Vec<Desir
 /// The Ready reason of a Connection paused with its Tenant.
 pub const TENANT_SUSPENDED: &str = "TenantSuspended";
 
-/// Builds the next status from the current one: the given state and conditions, with
-/// `fill` setting the step-specific fields.
-pub fn next(
+/// The next status from the current one: the given state and conditions, with `fill`
+/// setting the fields of the outcome.
+fn next(
     conn: &Connection,
-    state: ConnectionState,
-    desired: &[Desired],
-    now: &Time,
+    (state, desired): (ConnectionState, Vec<Desired>),
+    now: Timestamp,
     fill: impl FnOnce(&mut ConnectionStatus),
 ) -> ConnectionStatus {
     let current = conn.status.clone().unwrap_or_default();
     let generation = conn.meta().generation;
     let mut status = ConnectionStatus {
         observed_generation: generation,
-        conditions: conditions::merge(&current.conditions, desired, generation, now),
+        conditions: conditions::merge(&current.conditions, &desired, generation, &Time(now)),
         state: Some(state),
         ..current
     };
@@ -177,69 +182,207 @@ pub fn next(
     status
 }
 
-/// Writes `status` if it differs from the Connection's, and records an event when the Ready
-/// reason changed. Returns whether it wrote.
-pub async fn write(
-    conn: &Connection,
-    status: ConnectionStatus,
-    ctx: &Context,
-) -> Result<bool, Error> {
-    let current = conn.status.clone().unwrap_or_default();
-    if current == status {
-        return Ok(false);
-    }
-    let api: Api<Connection> =
-        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
-    ctx.apply_status(api, conn, &status).await?;
-    let before = ready_reason(&current);
-    let after = ready_reason(&status);
-    // A transition is a change of Ready or its reason; a reworded message is not one.
-    let transitioned =
-        before.as_ref().map(|(r, why, _)| (r, why)) != after.as_ref().map(|(r, why, _)| (r, why));
-    if transitioned && let Some((ready, reason, message)) = after {
-        let event = Event {
-            // Disconnecting and suspending are what someone asked for, not faults.
-            type_: if ready || reason == "Disconnected" || reason == TENANT_SUSPENDED {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
-            reason,
-            note: Some(message),
-            action: "Reconcile".to_owned(),
-            secondary: None,
-        };
-        let reference = conn.object_ref(&());
-        if let Err(err) = ctx.recorder().publish(&event, &reference).await {
-            // An event is a courtesy; failing to record one must not fail the reconcile.
-            tracing::warn!(error = %err, "could not record an event");
-        }
-    }
-    Ok(true)
+fn attempts(conn: &Connection) -> u32 {
+    conn.status
+        .as_ref()
+        .and_then(|s| s.retry_attempts)
+        .unwrap_or(0)
 }
 
-/// Records a one-off event that no status transition carries.
-pub async fn event(conn: &Connection, ctx: &Context, warning: bool, reason: &str, note: String) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
+fn text(at: Option<Timestamp>) -> Option<String> {
+    at.map(|t| t.to_string())
+}
+
+/// What a connected Connection's status says, and when to look again: the next test, the
+/// retry of a failed refresh, or the next refresh, whichever comes first.
+pub struct Connected<'a> {
+    pub done: &'a Done,
+    pub reference: CredentialsReference,
+    pub has_test: bool,
+    pub test_interval: Option<Duration>,
+}
+
+pub fn connected(
+    conn: &Connection,
+    c: &Connected<'_>,
+    now: Timestamp,
+    dice: Dice<'_>,
+) -> (ConnectionStatus, Action) {
+    let done = c.done;
+    let attempts = attempts(conn);
+    let retry_in = match done.retry {
+        Retry::After(at_least) => Some(schedule::backoff(attempts, dice).max(at_least)),
+        Retry::None | Retry::Pending(_) => None,
+    };
+    let status = next(conn, connected_conditions(c.has_test), now, |s| {
+        s.credentials_ref = Some(c.reference.clone());
+        if done.tested {
+            s.last_tested_at = Some(now.to_string());
+        }
+        s.credentials_expire_at = text(done.schedule.expires_at);
+        s.next_refresh_at = text(done.schedule.next_refresh_at);
+        if let Some(at) = done.schedule.refreshed_at {
+            s.last_refreshed_at = Some(at.to_string());
+        }
+        s.refresh_requested_at = done.answered.clone();
+        match (done.retry, retry_in) {
+            (Retry::Pending(_), _) => {}
+            (_, Some(delay)) => {
+                s.retry_attempts = Some(attempts + 1);
+                s.next_retry_at = Some(schedule::after(now, delay).to_string());
+            }
+            (_, None) => {
+                s.retry_attempts = None;
+                s.next_retry_at = None;
+            }
+        }
+        s.authorization_url = None;
+    });
+    let mut wake: Vec<Duration> = Vec::new();
+    if let Some(interval) = c.test_interval {
+        let last = if done.tested {
+            Some(now)
         } else {
-            EventType::Normal
+            status
+                .last_tested_at
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+        };
+        let elapsed = last.map(|l| schedule::until(l, now)).unwrap_or_default();
+        wake.push(interval.saturating_sub(elapsed).max(BACKOFF_MIN));
+    }
+    match (done.retry, retry_in, done.schedule.next_refresh_at) {
+        // A failed refresh is due already: the retry, with its backoff and the provider's
+        // Retry-After, is when to try again, not the refresh time that has passed.
+        (_, Some(delay), _) => wake.push(delay),
+        (Retry::Pending(at), _, _) => wake.push(schedule::until(now, at).max(BACKOFF_MIN)),
+        (_, None, Some(due)) => wake.push(schedule::until(now, due).max(BACKOFF_MIN)),
+        (_, None, None) => {}
+    }
+    let action = wake
+        .into_iter()
+        .min()
+        .map_or_else(Action::await_change, Action::requeue);
+    (status, action)
+}
+
+/// What a failed reconcile's status says: the error (its message scrubbed already), the
+/// retry for a transient one, the consent link when a person must act, and the schedule of
+/// new tokens stored before the failure.
+pub struct Failed<'a> {
+    pub error: &'a Error,
+    pub stage: Stage,
+    pub message: &'a str,
+    pub stored: Option<&'a Schedule>,
+    pub authorization_url: Option<String>,
+}
+
+pub fn failed(
+    conn: &Connection,
+    f: Failed<'_>,
+    now: Timestamp,
+    dice: Dice<'_>,
+) -> (ConnectionStatus, Action) {
+    let attempts = attempts(conn);
+    let retry_after = match f.error {
+        Error::ProviderUnavailable { retry_after, .. } => *retry_after,
+        _ => None,
+    };
+    let retry = f
+        .error
+        .is_transient()
+        .then(|| schedule::backoff(attempts, dice).max(retry_after.unwrap_or_default()));
+    let wants_person = matches!(
+        f.error,
+        Error::AuthorizationRequired(_) | Error::TokenRevoked(_)
+    );
+    let conditions = failed_conditions(f.error, f.stage, f.message);
+    let status = next(conn, conditions, now, |s| {
+        s.retry_attempts = retry.map(|_| attempts + 1);
+        s.next_retry_at = retry.map(|d| schedule::after(now, d).to_string());
+        s.authorization_url = f.authorization_url.filter(|_| wants_person);
+        if let Some(stored) = f.stored {
+            s.credentials_expire_at = text(stored.expires_at);
+            s.next_refresh_at = text(stored.next_refresh_at);
+            s.last_refreshed_at = text(stored.refreshed_at);
+        }
+    });
+    (
+        status,
+        retry.map_or_else(Action::await_change, Action::requeue),
+    )
+}
+
+/// A Connection of a suspended Tenant: nothing is refreshed, tested or scheduled.
+pub fn paused(conn: &Connection, tenant: &str, now: Timestamp) -> ConnectionStatus {
+    next(conn, suspended_conditions(conn, tenant), now, |s| {
+        s.next_refresh_at = None;
+        s.retry_attempts = None;
+        s.next_retry_at = None;
+    })
+}
+
+/// A Connection disconnected on request: credentials revoked and deleted.
+pub fn disconnected(conn: &Connection, now: Timestamp) -> ConnectionStatus {
+    next(conn, disconnected_conditions(), now, |s| {
+        s.credentials_ref = None;
+        s.credentials_expire_at = None;
+        s.next_refresh_at = None;
+        s.retry_attempts = None;
+        s.next_retry_at = None;
+        s.authorization_url = None;
+    })
+}
+
+/// A revocation (on request or before deletion) that failed, and how long until it is
+/// tried again.
+pub fn revocation_failed(
+    conn: &Connection,
+    err: &Error,
+    message: &str,
+    now: Timestamp,
+    dice: Dice<'_>,
+) -> (ConnectionStatus, Duration) {
+    let attempts = attempts(conn);
+    let delay = schedule::backoff(attempts, dice);
+    let status = next(
+        conn,
+        failed_conditions(err, Stage::Test, message),
+        now,
+        |s| {
+            s.retry_attempts = Some(attempts + 1);
+            s.next_retry_at = Some(schedule::after(now, delay).to_string());
         },
-        reason: reason.to_owned(),
-        note: Some(note),
+    );
+    (status, delay)
+}
+
+/// The event a status change is worth: a change of Ready or its reason (a reworded message
+/// is not one). Disconnecting and suspending are what someone asked for, not faults.
+pub fn transition(before: &ConnectionStatus, after: &ConnectionStatus) -> Option<Event> {
+    let ready = |s: &ConnectionStatus| {
+        conditions::find(&s.conditions, READY).map(|c| {
+            (
+                conditions::holds(c),
+                c.reason.to_string(),
+                c.message.clone(),
+            )
+        })
+    };
+    let (was, now) = (ready(before), ready(after));
+    if was.as_ref().map(|(r, why, _)| (r, why)) == now.as_ref().map(|(r, why, _)| (r, why)) {
+        return None;
+    }
+    let (ready, reason, message) = now?;
+    Some(Event {
+        type_: if ready || reason == "Disconnected" || reason == TENANT_SUSPENDED {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason,
+        note: Some(message),
         action: "Reconcile".to_owned(),
         secondary: None,
-    };
-    if let Err(err) = ctx.recorder().publish(&event, &conn.object_ref(&())).await {
-        tracing::warn!(error = %err, "could not record an event");
-    }
-}
-
-fn ready_reason(status: &ConnectionStatus) -> Option<(bool, String, String)> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == READY)
-        .map(|c| (c.status == "True", c.reason.to_string(), c.message.clone()))
+    })
 }

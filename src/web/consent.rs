@@ -1,35 +1,26 @@
 //! The consent flow of `oauth2` Connections, as the operator's web endpoints drive it: start
-//! (redirect the person to the provider) and complete (exchange the code, store the tokens).
-//! The reconcile then sees the stored tokens through its Secret watch and tests them.
+//! (redirect the person to the provider) and complete (exchange the code, store the tokens
+//! through the Connection's credential store, as the reconcile does). The reconcile then
+//! sees the stored tokens through its watch and tests them.
+//!
+//! Each completed flow is recorded with the stored tokens until its state expires, so that
+//! every state is refused if it comes back: every one of them, not only the last, since two
+//! flows started from the same link (two tabs) would otherwise let the first be replayed
+//! once the second completed.
 
-use std::collections::BTreeMap;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
-use secrecy::ExposeSecret;
-use sha2::Sha256;
+use kube::ResourceExt;
+use kube::api::Api;
 
-use super::{dereference, oauth, store, validate};
 use crate::api::{AuthType, Connection};
-use crate::auth::oauth2 as flow;
-use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS, StateError, StateKey};
-use crate::controller::{Context, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::auth::method::ConnectorSecrets;
+use crate::auth::oauth2::{self as flow, App};
+use crate::auth::oauth2_app;
+use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS, StateError};
+use crate::controller::Context;
+use crate::controller::connection::consent::{self as observe, Observed};
 use crate::error::Error;
-
-/// The field manager of what the callback writes: distinct from the controller's, so the
-/// controller's own applies never remove the consumed-state annotation.
-const CONNECT_MANAGER: &str = "plugboard-connect";
-/// Records the flows completed on the credentials Secret whose states have not expired yet,
-/// as `<marker>@<expiry>` separated by spaces, so that each state is refused if it comes
-/// back. Every one of them, not only the last: two flows started from the same link (two
-/// tabs) would otherwise let the first be replayed once the second completed.
-pub const CONSUMED_STATE: &str = "plugboard.dev/authorized-state";
+use crate::store::{Credentials, Want, Writer};
 
 /// Why a flow could not start or finish. The message is shown to the person in the browser,
 /// so it says what to do and never carries a token or a code.
@@ -110,37 +101,6 @@ async fn connection(ctx: &Context, namespace: &str, name: &str) -> Result<Connec
         .ok_or_else(|| FlowError::NotFound(format!("{namespace}/{name}")))
 }
 
-/// The link a person follows to authorize `conn`: `<public-url>/connect/<ns>/<name>/<sig>`.
-/// The signature makes it a capability: only who can read the Connection's status (or is
-/// sent there by `POST /connect`) can start a consent that binds an account to it. It holds
-/// no expiry, so the status it sits in is not rewritten on every reconcile; it changes when
-/// the Connection is re-created (new uid) or the state key is replaced.
-pub fn connect_link(conn: &Connection, ctx: &Context) -> Option<String> {
-    let base = ctx.config.public_url.as_deref()?.trim_end_matches('/');
-    // Without a key no link could be verified: better no link than one that always fails.
-    let key = ctx.config.state_key.as_deref()?;
-    let (namespace, name, uid) = (conn.namespace()?, conn.name_any(), conn.uid()?);
-    let signature = link_signature(key, &namespace, &name, &uid);
-    Some(format!("{base}/connect/{namespace}/{name}/{signature}"))
-}
-
-fn link_signature(key: &StateKey, namespace: &str, name: &str, uid: &str) -> String {
-    URL_SAFE_NO_PAD.encode(link_mac(key, namespace, name, uid).finalize().into_bytes())
-}
-
-fn link_mac(key: &StateKey, namespace: &str, name: &str, uid: &str) -> Hmac<Sha256> {
-    key.link_mac(&[namespace, name, uid])
-}
-
-/// Whether `signature` is the link signature of this Connection; compared in constant time.
-fn link_signed(key: &StateKey, namespace: &str, name: &str, uid: &str, signature: &str) -> bool {
-    URL_SAFE_NO_PAD.decode(signature).is_ok_and(|given| {
-        link_mac(key, namespace, name, uid)
-            .verify_slice(&given)
-            .is_ok()
-    })
-}
-
 /// Starts a flow from a Connection's consent link: the signature must be this Connection's.
 pub async fn start_signed(
     ctx: &Context,
@@ -159,7 +119,7 @@ pub async fn start_signed(
         other => other?,
     };
     let uid = conn.uid().unwrap_or_default();
-    if !link_signed(key, namespace, name, &uid, signature) {
+    if !crate::auth::link::signed(key, namespace, name, &uid, signature) {
         return Err(FlowError::LinkNotValid);
     }
     consent(ctx, &conn, redirect).await
@@ -192,18 +152,10 @@ async fn consent(
         return Err(FlowError::NotConfigured);
     };
     let (namespace, name) = (conn.namespace().unwrap_or_default(), conn.name_any());
-    let resolved = dereference::resolve(conn, ctx).await?;
-    if resolved.auth.type_ != AuthType::Oauth2 {
-        return Err(FlowError::NotOauth(format!("{namespace}/{name}")));
-    }
-    oauth::guard_endpoints(&resolved, ctx)?;
-    let app = oauth::app(conn, &resolved, ctx).await?;
-    let parameters = validate::merged_parameters(&resolved, conn);
-    let ask = oauth::ask(
-        &resolved,
-        &parameters,
-        resolved.auth.extra_authorize_params.as_ref(),
-    );
+    let obs = observe::gather(conn, ctx).await?;
+    let app = &oauth_app(&obs, ctx, &namespace, &name)?;
+    let auth = &obs.resolved.auth;
+    let ask = oauth2_app::ask(auth, &obs.parameters, auth.extra_authorize_params.as_ref());
     let claims = Claims {
         ns: namespace,
         name,
@@ -215,8 +167,8 @@ async fn consent(
     let verifier = key.pkce_verifier(&claims.nonce);
     let callback = format!("{public}/oauth/callback");
     flow::authorize_url(
-        &app,
-        &oauth::endpoints(&resolved),
+        app,
+        &oauth2_app::endpoints(auth),
         &callback,
         &ask,
         key.sign(&claims),
@@ -237,53 +189,58 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
     if conn.uid().as_deref() != Some(claims.uid.as_str()) {
         return Err(FlowError::Replaced);
     }
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &claims.ns);
-    let current = secrets
-        .get_opt(&store::secret_name(&conn))
-        .await
-        .map_err(Error::from)?;
+    let obs = observe::gather(&conn, ctx).await?;
     let marker = state::consumed_marker(&claims.nonce);
-    let mut spent = spent_states(
-        current
-            .as_ref()
-            .and_then(|s| s.annotations().get(CONSUMED_STATE)),
-        now,
-    );
+    let current = obs.stored.as_ref();
+    let mut spent = spent_states(current.and_then(|s| s.consumed_states.as_ref()), now);
     if spent.iter().any(|(m, _)| *m == marker) {
         return Err(FlowError::Replayed);
     }
-    let resolved = dereference::resolve(&conn, ctx).await?;
-    oauth::guard_endpoints(&resolved, ctx)?;
-    let app = oauth::app(&conn, &resolved, ctx).await?;
+    let app = &oauth_app(&obs, ctx, &claims.ns, &claims.name)?;
+    let auth = &obs.resolved.auth;
     let callback = format!("{public}/oauth/callback");
     let tokens = flow::exchange_code(
         &ctx.http,
-        &app,
-        &oauth::endpoints(&resolved),
+        app,
+        &oauth2_app::endpoints(auth),
         &callback,
         code,
         key.pkce_verifier(&claims.nonce),
     )
     .await
     .map_err(|err| FlowError::Failed(format!("exchanging the authorization code failed: {err}")))?;
-    let stored = oauth::merge_tokens(
-        BTreeMap::new(),
+    let stored = oauth2_app::merge_tokens(
+        Credentials::new(),
         &tokens,
-        resolved.auth.credentials_from_token_response.as_ref(),
-        ctx,
-        &resolved.connector_label,
+        auth.credentials_from_token_response.as_ref(),
+        ctx.tools(),
+        &obs.resolved.connector_label,
     )?;
     spent.push((marker, claims.exp));
     let spent: Vec<String> = spent.iter().map(|(m, exp)| format!("{m}@{exp}")).collect();
-    persist(
-        &conn,
-        &stored,
-        &spent.join(" "),
-        current.and_then(|s| s.resource_version()),
-        ctx,
-    )
-    .await?;
+    let want = Want::new(&stored, None);
+    let writer = Writer::Consent {
+        consumed_states: &spent.join(" "),
+    };
+    let over = current.map(|s| s.version.as_str());
+    obs.store.write(&conn, &want, writer, over).await?;
     Ok(claims)
+}
+
+/// The OAuth app of an `oauth2` Connection, its endpoints checked against the host guard.
+fn oauth_app(
+    obs: &Observed<'_>,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<App, FlowError> {
+    if obs.resolved.auth.type_ != AuthType::Oauth2 {
+        return Err(FlowError::NotOauth(format!("{namespace}/{name}")));
+    }
+    let label = &obs.resolved.connector_label;
+    oauth2_app::guard_endpoints(label, &obs.resolved.auth, ctx.config.allow_private_networks)?;
+    let ConnectorSecrets { app, .. } = observe::connector_secrets(obs)?;
+    app.ok_or_else(|| FlowError::Failed(format!("{label} auth needs clientSecretRef")))
 }
 
 /// The consumed states recorded in `annotation` that could still verify at `now`; those
@@ -302,60 +259,9 @@ fn spent_states(annotation: Option<&String>, now: i64) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// Writes the tokens and the consumed-state marker, optimistically against `version`.
-async fn persist(
-    conn: &Connection,
-    tokens: &super::credentials::Credentials,
-    marker: &str,
-    version: Option<String>,
-    ctx: &Context,
-) -> Result<(), Error> {
-    let data: BTreeMap<String, ByteString> = tokens
-        .iter()
-        .map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec())))
-        .collect();
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(store::secret_name(conn)),
-            namespace: conn.namespace(),
-            resource_version: version,
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
-                (
-                    store::CONNECTION_LABEL.to_owned(),
-                    store::connection_label(&conn.name_any()),
-                ),
-            ])),
-            annotations: Some(BTreeMap::from([(
-                CONSUMED_STATE.to_owned(),
-                marker.to_owned(),
-            )])),
-            owner_references: conn.controller_owner_ref(&()).map(|o| vec![o]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".to_owned()),
-        data: Some(data),
-        ..Secret::default()
-    };
-    let mut body = serde_json::to_value(&secret).expect("a Secret serializes");
-    body["apiVersion"] = "v1".into();
-    body["kind"] = "Secret".into();
-    let api: Api<Secret> =
-        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
-    // A conflict means the same flow completed twice at once, or the Secret was edited: the
-    // person starts again rather than have two writers race.
-    api.patch(
-        &store::secret_name(conn),
-        &PatchParams::apply(CONNECT_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{StateKey, link_signature, link_signed, redirect_allowed, spent_states};
+    use super::{redirect_allowed, spent_states};
 
     #[test]
     fn consumed_states_are_kept_until_they_expire() {
@@ -365,34 +271,6 @@ mod tests {
         assert_eq!(markers, ["bbb", "legacy"]);
         assert_eq!(spent[1].1, 1500 + super::STATE_LIFETIME_SECS);
         assert!(spent_states(None, 0).is_empty());
-    }
-
-    #[test]
-    fn a_link_signature_is_stable_and_fits_only_its_connection() {
-        let key = StateKey::new(vec![7; 32]).unwrap();
-        let sig = link_signature(&key, "acme", "acme-hubspot", "uid-1");
-        assert_eq!(sig, link_signature(&key, "acme", "acme-hubspot", "uid-1"));
-        assert_eq!(sig.len(), 43, "URL-safe, no padding: {sig}");
-        assert!(link_signed(&key, "acme", "acme-hubspot", "uid-1", &sig));
-        for (ns, name, uid) in [
-            ("acme", "globex-hubspot", "uid-1"),
-            ("globex", "acme-hubspot", "uid-1"),
-            ("acme", "acme-hubspot", "uid-2"),
-            // The length prefixes keep parts from sliding into each other.
-            ("acm", "eacme-hubspot", "uid-1"),
-        ] {
-            assert!(!link_signed(&key, ns, name, uid, &sig), "{ns}/{name} {uid}");
-        }
-        let other = StateKey::new(vec![8; 32]).unwrap();
-        assert!(!link_signed(&other, "acme", "acme-hubspot", "uid-1", &sig));
-        for bad in ["", "<script>", &sig[..42], &format!("{sig}A")] {
-            assert!(
-                !link_signed(&key, "acme", "acme-hubspot", "uid-1", bad),
-                "{bad}"
-            );
-        }
-        // Neither a state signature nor a PKCE verifier of the same key.
-        assert_ne!(sig, key.pkce_verifier("acme"));
     }
 
     #[test]

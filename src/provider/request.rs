@@ -1,15 +1,15 @@
-//! Step 5: prove the credentials work with the connector's test request, and revoke them with
-//! its disconnect request. Both go through the rendered API client.
+//! The connector's own requests to its provider: the test that proves the credentials work,
+//! and the disconnect request that revokes them. Both go through the rendered API client.
 
 use serde_json::Value;
 use url::Url;
 
-use super::credentials::RenderedApiClient;
+use super::Tools;
+use super::api_client::RenderedApiClient;
+use super::hosts::AllowedHosts;
+use super::http::{describe_transport_error, excerpt};
 use crate::api::HttpRequest;
-use crate::controller::Context;
 use crate::error::Error;
-use crate::provider::hosts::AllowedHosts;
-use crate::provider::http::{describe_transport_error, excerpt};
 use crate::templates;
 
 /// What a request is for, for messages and the error it maps to.
@@ -42,12 +42,13 @@ pub async fn send(
     client: &RenderedApiClient,
     allowed: &AllowedHosts,
     context: &Value,
-    ctx: &Context,
+    tools: Tools<'_>,
 ) -> Result<(), Error> {
     let field = purpose.field();
     let value = templates::to_value(context);
     let render = |name: String, source: &str| {
-        ctx.templates
+        tools
+            .templates
             .render(source, &value)
             .map_err(|source| Error::InvalidTemplate {
                 field: name,
@@ -61,7 +62,7 @@ pub async fn send(
         ))
     })?;
     allowed
-        .check(&url, ctx.config.allow_private_networks)
+        .check(&url, tools.allow_private_networks)
         .map_err(|source| Error::BlockedHost {
             field: format!("{field}.path"),
             source,
@@ -76,7 +77,7 @@ pub async fn send(
     })?;
     // Held until the answer is read: the provider is busy with the request until then.
     let _permit = crate::provider::limit::global().acquire(&url).await;
-    let mut builder = ctx.http.request(method, url).query(&client.query);
+    let mut builder = tools.http.request(method, url).query(&client.query);
     for (name, value) in &client.headers {
         builder = builder.header(name, value);
     }
@@ -88,7 +89,7 @@ pub async fn send(
     }
     let started = std::time::Instant::now();
     let sent = builder.send().await;
-    ctx.metrics.provider_call(field, started.elapsed());
+    tools.metrics.provider_call(field, started.elapsed());
     let response = sent.map_err(|err| {
         Error::unavailable(format!(
             "{field} request {}",

@@ -1,0 +1,153 @@
+//! The `oauth2` auth method: tokens a person's consent obtained (the consent flow in
+//! `web::consent` stores the first ones), refreshed with the refresh-token grant.
+//!
+//! Rotation safety: the refresh token used is the one the reconcile read from the store a
+//! moment before; on `invalid_grant` the store is read again, because another writer (the
+//! callback, or a previous leader) may have rotated it in between; the new tokens are stored
+//! before anything uses them; a response without a refresh token keeps the old one.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use k8s_openapi::jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::method::{Fresh, Held, Inputs, Method, Needs, Reread};
+use super::oauth2::{self as flow, TokenError, Tokens};
+use super::oauth2_app::{self as app, app_of};
+use crate::api::AuthMethod;
+use crate::error::Error;
+use crate::provider::Tools;
+
+pub struct AuthorizationCode;
+
+impl Method for AuthorizationCode {
+    fn needs(&self) -> Needs {
+        Needs {
+            app: true,
+            signing_key: false,
+        }
+    }
+
+    fn check(&self, inputs: &Inputs<'_>, allow_private: bool) -> Result<(), Error> {
+        app::guard_endpoints(inputs.label, inputs.auth, allow_private)
+    }
+
+    fn inspect(&self, inputs: &Inputs<'_>) -> Result<Option<Held>, Error> {
+        let stored = inputs.stored;
+        Ok(Some(Held {
+            keep: stored.clone(),
+            usable: stored.contains_key("access_token"),
+            renewable: stored.contains_key("refresh_token"),
+            expires_at: app::expires_at(stored),
+            current: true,
+            needs_consent: true,
+        }))
+    }
+
+    fn obtain<'a>(
+        &'a self,
+        inputs: &'a Inputs<'a>,
+        tools: Tools<'a>,
+        reread: &'a dyn Reread,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Fresh, Error>> {
+        refresh(inputs, tools, reread, now).boxed()
+    }
+
+    fn revokes(&self, auth: &AuthMethod) -> bool {
+        auth.revoke_uri.is_some()
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        inputs: &'a Inputs<'a>,
+        tools: Tools<'a>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        async move {
+            if inputs.auth.revoke_uri.is_none() {
+                return Ok(());
+            }
+            app::revoke_tokens(inputs, tools).await
+        }
+        .boxed()
+    }
+}
+
+/// The refresh-token grant, with the rotation rules.
+async fn refresh(
+    inputs: &Inputs<'_>,
+    tools: Tools<'_>,
+    reread: &dyn Reread,
+    now: Timestamp,
+) -> Result<Fresh, Error> {
+    let app = app_of(inputs)?;
+    let stored = inputs.stored;
+    if !stored.contains_key("access_token") {
+        return Err(Error::AuthorizationRequired(
+            "no credentials yet: a person must authorize access at the provider".to_owned(),
+        ));
+    }
+    let Some(refresh_token) = stored.get("refresh_token").cloned() else {
+        let expired = app::expires_at(stored).is_some_and(|e| now >= e);
+        if inputs.auth.no_refresh_token == Some(true) || expired {
+            return Err(Error::AuthorizationRequired("the access token expired and there is no refresh token: a person must authorize again".to_owned()));
+        }
+        return Err(Error::AuthorizationRequired(
+            "there is no refresh token: a person must authorize again".to_owned(),
+        ));
+    };
+    let extra: Vec<(String, String)> = inputs
+        .auth
+        .extra_token_params
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let endpoints = app::endpoints(inputs.auth);
+    let (endpoints, extra) = (&endpoints, &extra);
+    let grant = |token: SecretString| async move {
+        let started = std::time::Instant::now();
+        let result = flow::refresh(tools.http, app, endpoints, &token, extra)
+            .await
+            .map_err(|err| app::without_client_secret(err, app));
+        app::count(tools, &result, started.elapsed());
+        result
+    };
+    let result = match grant(refresh_token.clone()).await {
+        Err(TokenError::InvalidGrant(description)) => {
+            // Another writer may have rotated the token between our read and our use.
+            let again = reread.stored().await?;
+            match again.get("refresh_token") {
+                Some(rotated) if rotated.expose_secret() != refresh_token.expose_secret() => {
+                    grant(rotated.clone()).await
+                }
+                _ => {
+                    return Err(Error::TokenRevoked(format!(
+                        "the provider refused the refresh token (invalid_grant{}): a person must authorize again",
+                        description.map(|d| format!(": {d}")).unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        other => other,
+    };
+    let tokens = result.map_err(app::token_error)?;
+    Ok(fresh(inputs, tools, &tokens))
+}
+
+/// The stored credentials updated with `tokens`, mapped as the connector says.
+fn fresh(inputs: &Inputs<'_>, tools: Tools<'_>, tokens: &Tokens) -> Fresh {
+    let mapping = inputs
+        .auth
+        .credentials_from_refresh_response
+        .as_ref()
+        .or(inputs.auth.credentials_from_token_response.as_ref());
+    let mut credentials = app::with_tokens(inputs.stored.clone(), tokens);
+    let unusable = app::map_response(&mut credentials, tokens, mapping, tools, inputs.label).err();
+    Fresh {
+        credentials,
+        expires_at: tokens.expires_at,
+        issued: true,
+        unusable,
+    }
+}

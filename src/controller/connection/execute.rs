@@ -1,0 +1,396 @@
+//! Execute: carry out a plan's effects, in the one order that loses nothing — the provider
+//! request, at most one store write (new tokens before anything uses them), then the test
+//! request. What happened is returned for status; status is written by [`write_status`]
+//! only when it changed.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+use secrecy::ExposeSecret;
+
+use super::gather::{self, Observed, Reread};
+use super::plan::{self, Connect, Settled, Step, Test};
+use super::schedule::Dice;
+use super::status::{self, Stage};
+use super::unsaved::Kept;
+use crate::api::{Connection, ConnectionStatus};
+use crate::auth::method::Held;
+use crate::controller::Context;
+use crate::error::Error;
+use crate::provider::api_client::{self, RenderedApiClient};
+use crate::provider::hosts::AllowedHosts;
+use crate::provider::request::{self, Purpose};
+use crate::store::{self, Credentials, Want, Writer};
+
+/// What a run of the credentials and test steps produced.
+pub struct Outcome {
+    pub result: Result<Done, Failure>,
+    /// Every secret value handled, to scrub from the messages status shows.
+    pub secrets: Vec<String>,
+}
+
+/// Why a run stopped, and what it had done by then.
+pub struct Failure {
+    pub error: Error,
+    pub stage: Stage,
+    /// The schedule of new tokens that reached the store, whatever failed after: without it
+    /// in status, the reconcile their own write wakes would find the old, passed refresh
+    /// time and refresh them again, and again.
+    pub stored: Option<Schedule>,
+}
+
+impl Failure {
+    /// A failure before anything was stored.
+    pub fn before(error: Error, stage: Stage) -> Self {
+        Self {
+            error,
+            stage,
+            stored: None,
+        }
+    }
+}
+
+/// When the credentials in use expire and fall due.
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    pub expires_at: Option<Timestamp>,
+    pub next_refresh_at: Option<Timestamp>,
+    pub refreshed_at: Option<Timestamp>,
+}
+
+/// A connected Connection, as status reports it.
+pub struct Done {
+    pub schedule: Schedule,
+    /// The refresh request annotation answered, if this run answered one.
+    pub answered: Option<String>,
+    pub retry: Retry,
+    pub tested: bool,
+}
+
+/// Whether a failed refresh is being retried while the stored credentials stay in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    None,
+    /// It just failed: retry after the backoff, and no sooner than this.
+    After(std::time::Duration),
+    /// An earlier one failed and its retry is due then.
+    Pending(Timestamp),
+}
+
+/// The credentials this run uses, and whether they are new.
+struct InUse {
+    credentials: Credentials,
+    schedule: Schedule,
+    answered: Option<String>,
+    retry: Retry,
+    /// New tokens: the only copy, written over the version read.
+    issued: bool,
+    /// They arrived but the connector cannot use them as it says.
+    unusable: Option<Error>,
+}
+
+/// Runs `plan` for `obs`.
+pub async fn connect(
+    obs: &Observed<'_>,
+    plan: &Connect,
+    ctx: &Context,
+    now: Timestamp,
+    dice: Dice<'_>,
+) -> Outcome {
+    let mut secrets = obs.secret_values();
+    let mut in_use = match credentials(obs, plan, ctx, now, dice).await {
+        Ok(in_use) => in_use,
+        Err(err) => return failed(err, Stage::Credentials, None, secrets),
+    };
+    secrets.extend(
+        in_use
+            .credentials
+            .values()
+            .map(|v| v.expose_secret().to_owned()),
+    );
+    let context = gather::with_credentials(obs.context.clone(), &in_use.credentials);
+    let stored = in_use.issued.then(|| in_use.schedule.clone());
+    let (wrote, client) = match store_credentials(obs, &mut in_use, &context, ctx).await {
+        Ok(stored) => stored,
+        Err(Fault::Stored(err)) => return failed(err, Stage::Credentials, stored, secrets),
+        Err(Fault::Unstored(err)) => return failed(err, Stage::Credentials, None, secrets),
+    };
+    let tested = match plan.test {
+        Test::None => false,
+        Test::IfChanged if !wrote => false,
+        Test::Due(_) | Test::IfChanged => {
+            if let Err(err) = test(obs, client.as_ref(), &context, ctx).await {
+                return failed(err, Stage::Test, stored, secrets);
+            }
+            true
+        }
+    };
+    Outcome {
+        result: Ok(Done {
+            schedule: in_use.schedule,
+            answered: in_use.answered,
+            retry: in_use.retry,
+            tested,
+        }),
+        secrets,
+    }
+}
+
+fn failed(error: Error, stage: Stage, stored: Option<Schedule>, secrets: Vec<String>) -> Outcome {
+    Outcome {
+        result: Err(Failure {
+            error,
+            stage,
+            stored,
+        }),
+        secrets,
+    }
+}
+
+/// The credentials step: keep, store what memory kept, or obtain through the method.
+async fn credentials(
+    obs: &Observed<'_>,
+    plan: &Connect,
+    ctx: &Context,
+    now: Timestamp,
+    dice: Dice<'_>,
+) -> Result<InUse, Error> {
+    match &plan.step {
+        Step::Keep {
+            why,
+            held,
+            next_refresh_at,
+            retry_at,
+        } => {
+            tracing::debug!(why = why.word(), "keeping the stored credentials");
+            Ok(kept_in_use(held, *next_refresh_at, *retry_at, obs))
+        }
+        Step::StoreKept => {
+            let kept = obs.kept.clone().unwrap_or_default();
+            Ok(InUse {
+                credentials: kept.credentials,
+                schedule: Schedule {
+                    expires_at: kept.expires_at,
+                    next_refresh_at: kept.next_refresh_at,
+                    refreshed_at: kept.refreshed_at,
+                },
+                answered: kept.refresh_requested_at,
+                retry: Retry::None,
+                issued: true,
+                unusable: None,
+            })
+        }
+        Step::Obtain { why, .. } => {
+            tracing::debug!(why = why.word(), "obtaining credentials");
+            let inputs = obs.inputs(&plan.secrets);
+            let reread = Reread {
+                conn: obs.conn,
+                store: obs.store,
+            };
+            let result = obs.method.obtain(&inputs, ctx.tools(), &reread, now).await;
+            match plan::settle(&plan.step, result, now, dice) {
+                Settled::New {
+                    fresh,
+                    next_refresh_at,
+                    refreshed_at,
+                    answered,
+                } => Ok(InUse {
+                    credentials: fresh.credentials,
+                    schedule: Schedule {
+                        expires_at: fresh.expires_at,
+                        next_refresh_at,
+                        refreshed_at,
+                    },
+                    answered: answered.or_else(|| answered_before(obs.conn)),
+                    retry: Retry::None,
+                    issued: fresh.issued,
+                    unusable: fresh.unusable,
+                }),
+                Settled::Retry {
+                    held,
+                    next_refresh_at,
+                    retry_in,
+                } => {
+                    let mut in_use = kept_in_use(&held, next_refresh_at, None, obs);
+                    in_use.retry = Retry::After(retry_in);
+                    Ok(in_use)
+                }
+                Settled::Failed(err) => Err(err),
+            }
+        }
+    }
+}
+
+fn kept_in_use(
+    held: &Held,
+    next_refresh_at: Option<Timestamp>,
+    retry_at: Option<Timestamp>,
+    obs: &Observed<'_>,
+) -> InUse {
+    InUse {
+        credentials: held.keep.clone(),
+        schedule: Schedule {
+            expires_at: held.expires_at,
+            next_refresh_at: next_refresh_at.filter(|_| held.usable),
+            refreshed_at: None,
+        },
+        answered: answered_before(obs.conn),
+        retry: retry_at.map_or(Retry::None, Retry::Pending),
+        issued: false,
+        unusable: None,
+    }
+}
+
+fn answered_before(conn: &Connection) -> Option<String> {
+    conn.status
+        .as_ref()
+        .and_then(|s| s.refresh_requested_at.clone())
+}
+
+/// Why storing failed: before the write (nothing stored), or the write itself.
+enum Fault {
+    /// New tokens reached the store, but what the connector makes of them failed.
+    Stored(Error),
+    /// Nothing new reached the store.
+    Unstored(Error),
+}
+
+/// Renders the API client over the credentials and stores both, unless the store already
+/// holds them; returns whether it wrote, and the client. New tokens reach the store even
+/// when rendering fails, and stay in memory when the write fails: the provider may already
+/// have invalidated the refresh token they replace.
+async fn store_credentials(
+    obs: &Observed<'_>,
+    in_use: &mut InUse,
+    context: &serde_json::Value,
+    ctx: &Context,
+) -> Result<(bool, Option<(RenderedApiClient, AllowedHosts)>), Fault> {
+    let label = &obs.resolved.connector_label;
+    let rendered = match (in_use.unusable.take(), &obs.resolved.connector.api_client) {
+        (Some(err), _) => Err(err),
+        (None, Some(client)) => api_client::render(label, client, context, ctx.tools()).map(Some),
+        (None, None) => Ok(None),
+    };
+    let want = match &rendered {
+        Ok(client) => Want::new(&in_use.credentials, client.as_ref().map(|(c, _)| c)),
+        // The tokens go in beside the API client stored before, the last good one.
+        Err(_) if in_use.issued => {
+            Want::new(&in_use.credentials, None).keeping_api_client(obs.stored.as_ref())
+        }
+        Err(_) => return Err(Fault::Unstored(unwrap_err(rendered))),
+    };
+    let in_use = &*in_use;
+    let current = obs.stored.as_ref();
+    let needed = in_use.issued || current.is_none_or(|have| !store::up_to_date(have, &want));
+    if needed {
+        let over = in_use
+            .issued
+            .then(|| current.map_or("", |s| s.version.as_str()));
+        if let Err(err) = obs
+            .store
+            .write(obs.conn, &want, Writer::Controller, over)
+            .await
+        {
+            if in_use.issued {
+                ctx.unsaved.keep(obs.conn, kept(in_use));
+            }
+            return Err(Fault::Unstored(err));
+        }
+    }
+    if obs.kept.is_some() {
+        ctx.unsaved.stored(obs.conn);
+    }
+    match rendered {
+        Ok(client) => Ok((needed, client)),
+        Err(err) => Err(Fault::Stored(err)),
+    }
+}
+
+fn unwrap_err<T>(result: Result<T, Error>) -> Error {
+    match result {
+        Err(err) => err,
+        Ok(_) => Error::InvalidInput("expected an error".to_owned()),
+    }
+}
+
+fn kept(in_use: &InUse) -> Kept {
+    Kept {
+        credentials: in_use.credentials.clone(),
+        expires_at: in_use.schedule.expires_at,
+        next_refresh_at: in_use.schedule.next_refresh_at,
+        refreshed_at: in_use.schedule.refreshed_at,
+        refresh_requested_at: in_use.answered.clone(),
+    }
+}
+
+/// The connector's test request through the API client.
+async fn test(
+    obs: &Observed<'_>,
+    client: Option<&(RenderedApiClient, AllowedHosts)>,
+    context: &serde_json::Value,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let Some(spec) = &obs.resolved.connector.test else {
+        return Ok(());
+    };
+    let Some((client, allowed)) = client else {
+        return Err(Error::InvalidConnector(format!(
+            "{} defines a test but no apiClient to send it with",
+            obs.resolved.connector_label
+        )));
+    };
+    request::send(
+        Purpose::Test,
+        &spec.request,
+        client,
+        allowed,
+        context,
+        ctx.tools(),
+    )
+    .await
+}
+
+/// Writes `next` if it differs from the Connection's status, and records an event when the
+/// Ready condition or its reason changed. Returns whether it wrote.
+pub async fn write_status(
+    conn: &Connection,
+    next: ConnectionStatus,
+    ctx: &Context,
+) -> Result<bool, Error> {
+    let current = conn.status.clone().unwrap_or_default();
+    if current == next {
+        return Ok(false);
+    }
+    let api = kube::Api::namespaced(
+        ctx.client.clone(),
+        &conn.metadata.namespace.clone().unwrap_or_default(),
+    );
+    ctx.apply_status::<Connection>(api, conn, &next).await?;
+    if let Some(event) = status::transition(&current, &next) {
+        publish(conn, ctx, event).await;
+    }
+    Ok(true)
+}
+
+/// Records a one-off event that no status transition carries.
+pub async fn event(conn: &Connection, ctx: &Context, warning: bool, reason: &str, note: String) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    publish(conn, ctx, event).await;
+}
+
+async fn publish(conn: &Connection, ctx: &Context, event: Event) {
+    if let Err(err) = ctx.recorder().publish(&event, &conn.object_ref(&())).await {
+        // An event is a courtesy; failing to record one must not fail the reconcile.
+        tracing::warn!(error = %err, "could not record an event");
+    }
+}

@@ -1,0 +1,216 @@
+//! Gather: read every input of a Connection's reconcile once — its connector and auth
+//! method, its tenant, every Secret they name (input, tenant fields, OAuth app, signing key)
+//! and the stored credentials — before anything is decided.
+//!
+//! Connectors and Tenants come from the watch caches; Secrets from the API, because only
+//! their metadata is watched. Nothing here judges what it read: `validate` and `plan` do.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+use secrecy::{ExposeSecret, SecretSlice};
+use serde_json::{Map, Value, json};
+
+use super::dereference::{self, Resolved};
+use super::unsaved::Kept;
+use super::validate;
+use crate::api::Connection;
+use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, TenantView};
+use crate::controller::Context;
+use crate::error::Error;
+use crate::store::{CredentialStore, Credentials, Stored};
+
+/// Everything a reconcile observed of one Connection.
+pub struct Observed<'a> {
+    pub conn: &'a Connection,
+    pub resolved: Resolved,
+    /// The connector's parameters merged with the Connection's `connectorParameters`.
+    pub parameters: Map<String, Value>,
+    /// The template context without credentials.
+    pub context: Value,
+    pub method: &'static dyn Method,
+    /// The connector Secrets the method needs, as read.
+    pub referenced: Referenced,
+    pub store: &'a dyn CredentialStore,
+    pub stored: Option<Stored>,
+    /// `stored`'s credentials (everything but the API client).
+    pub credentials: Credentials,
+    /// New tokens an earlier reconcile could not store.
+    pub kept: Option<Kept>,
+}
+
+/// A Secret a connector names, as read.
+pub struct SecretRead {
+    pub name: String,
+    /// The field that names it, for messages.
+    pub field: String,
+    pub data: BTreeMap<String, SecretSlice<u8>>,
+}
+
+/// The connector Secrets read for the method.
+#[derive(Default)]
+pub struct Referenced {
+    pub app: Option<SecretRead>,
+    pub signing_key: Option<SecretRead>,
+}
+
+impl Observed<'_> {
+    /// What the auth method works from, with `secrets` as validate checked them.
+    pub fn inputs<'b>(&'b self, secrets: &'b ConnectorSecrets) -> Inputs<'b> {
+        Inputs {
+            label: &self.resolved.connector_label,
+            connector: &self.resolved.connector,
+            auth: &self.resolved.auth,
+            parameters: &self.parameters,
+            context: &self.context,
+            tenant: TenantView {
+                id: self.resolved.tenant.tenant_id(),
+                display_name: self.resolved.tenant.spec.display_name.as_deref(),
+                fields: self.resolved.tenant_fields.expose(),
+            },
+            secrets,
+            stored: &self.credentials,
+        }
+    }
+
+    /// Every secret value this reconcile handled, to scrub from what it reports.
+    pub fn secret_values(&self) -> Vec<String> {
+        let input = self.resolved.input.expose().values();
+        let stored = self
+            .credentials
+            .values()
+            .map(|v| v.expose_secret().to_owned());
+        input
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .chain(stored)
+            .collect()
+    }
+}
+
+/// Reads everything the reconcile of `conn` needs. A missing object or Secret is an error
+/// naming it, for status; a failed API call an `Error::Kube`.
+pub async fn gather<'a>(conn: &'a Connection, ctx: &'a Context) -> Result<Observed<'a>, Error> {
+    let store = ctx.stores.of(conn)?;
+    let resolved = dereference::resolve(conn, ctx).await?;
+    let method = method::of(resolved.auth.type_)?;
+    let needs = method.needs();
+    let mut referenced = Referenced::default();
+    if needs.app
+        && let Some(reference) = &resolved.auth.client_secret_ref
+    {
+        let field = format!("{} auth.clientSecretRef", resolved.connector_label);
+        referenced.app = Some(
+            read(
+                conn,
+                &resolved,
+                &reference.name,
+                reference.namespace.as_deref(),
+                field,
+                ctx,
+            )
+            .await?,
+        );
+    }
+    if needs.signing_key
+        && let Some(reference) = &resolved.auth.signing_key_ref
+    {
+        let field = format!("{} auth.signingKeyRef", resolved.connector_label);
+        referenced.signing_key = Some(
+            read(
+                conn,
+                &resolved,
+                &reference.name,
+                reference.namespace.as_deref(),
+                field,
+                ctx,
+            )
+            .await?,
+        );
+    }
+    let stored = store.read(conn).await?;
+    let parameters = validate::merged_parameters(&resolved, conn);
+    let context = template_context(conn, &resolved, &parameters);
+    Ok(Observed {
+        conn,
+        credentials: stored.as_ref().map(Stored::credentials).unwrap_or_default(),
+        stored,
+        kept: ctx.unsaved.peek(conn),
+        resolved,
+        parameters,
+        context,
+        method,
+        referenced,
+        store,
+    })
+}
+
+async fn read(
+    conn: &Connection,
+    resolved: &Resolved,
+    name: &str,
+    namespace: Option<&str>,
+    field: String,
+    ctx: &Context,
+) -> Result<SecretRead, Error> {
+    let secret =
+        dereference::connector_secret(conn, resolved, name, namespace, &field, ctx).await?;
+    Ok(SecretRead {
+        name: name.to_owned(),
+        field,
+        data: secret
+            .data
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k, SecretSlice::from(v.0)))
+            .collect(),
+    })
+}
+
+/// The template context without credentials: `input`, `parameters`, `tenant`, `connection`.
+pub fn template_context(
+    conn: &Connection,
+    resolved: &Resolved,
+    parameters: &Map<String, Value>,
+) -> Value {
+    let tenant = &resolved.tenant;
+    json!({
+        "input": resolved.input.expose(),
+        "parameters": parameters,
+        "tenant": {
+            "id": tenant.tenant_id(),
+            "name": tenant.spec.display_name.clone().unwrap_or_else(|| tenant.name_any()),
+            "fields": resolved.tenant_fields.expose(),
+        },
+        "connection": {"name": conn.name_any(), "namespace": conn.namespace()},
+    })
+}
+
+/// The context with `credentials` added, for the API client and requests.
+pub fn with_credentials(mut context: Value, credentials: &Credentials) -> Value {
+    let exposed: Map<String, Value> = credentials
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_owned())))
+        .collect();
+    context["credentials"] = Value::Object(exposed);
+    context
+}
+
+/// Reads the stored credentials again, for a refresh that met `invalid_grant`.
+pub struct Reread<'a> {
+    pub conn: &'a Connection,
+    pub store: &'a dyn CredentialStore,
+}
+
+impl method::Reread for Reread<'_> {
+    fn stored(&self) -> futures::future::BoxFuture<'_, Result<Credentials, Error>> {
+        Box::pin(async move {
+            Ok(self
+                .store
+                .read(self.conn)
+                .await?
+                .as_ref()
+                .map(Stored::credentials)
+                .unwrap_or_default())
+        })
+    }
+}
