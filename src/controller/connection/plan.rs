@@ -378,3 +378,7 @@ pub fn last_tested(status: &ConnectionStatus) -> Option<Timestamp> {
         .as_deref()
         .and_then(|t| t.parse().ok())
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
