@@ -14,7 +14,7 @@ use secrecy::SecretSlice;
 use serde_json::{Map, Value};
 
 use super::oauth2::App;
-use crate::api::{AuthMethod, AuthType, ConnectorSpec};
+use crate::api::{AuthMethod, ConnectorSpec};
 use crate::error::Error;
 use crate::provider::Tools;
 use crate::store::Credentials;
@@ -147,19 +147,5 @@ pub trait Method: Send + Sync {
         _tools: Tools<'a>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         async { Ok(()) }.boxed()
-    }
-}
-
-/// The method of `type_`, or why this build has none.
-pub fn of(type_: AuthType) -> Result<&'static dyn Method, Error> {
-    match type_ {
-        AuthType::Static => Ok(&super::static_input::Static),
-        AuthType::Oauth2 => Ok(&super::authorization_code::AuthorizationCode),
-        AuthType::ClientCredentials => Ok(&super::client_credentials::ClientCredentials),
-        AuthType::TenantToken => Ok(&super::tenant_token::TenantToken),
-        other => Err(Error::InvalidConnector(format!(
-            "auth type {} is not supported by this version of plugboard",
-            other.as_str()
-        ))),
     }
 }

@@ -7,8 +7,9 @@
 //! client calls in the same function (`.create(`, `.patch_status(`, `watcher(`, ...), from
 //! the library helpers that call the API on their own (the event recorder, the lease
 //! manager), and from owner references that block owner deletion (`/finalizers` update).
-//! `Store::get` and `Api::get` share a name, so reads are seen through `get_opt` and
-//! `get_metadata`; a call through a helper that returns an `Api` is not seen.
+//! A function that returns an `Api<T>` (a store's `fn api(&self, ..) -> Api<Secret>`) lends
+//! its kind to every function of its file that calls it. `Store::get` and `Api::get` share
+//! a name, so reads are seen through `get_opt` and `get_metadata`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -125,6 +126,7 @@ pub fn scan_sources(files: &[(&str, &str)]) -> Scan {
             }
         }
         let chunks = functions(&code);
+        let helpers = api_helpers(&chunks, name);
         let file_kinds: Vec<Named> = chunks
             .iter()
             .flat_map(|(start, body)| named_kinds(body, name, *start, &mut out.unknown))
@@ -132,6 +134,12 @@ pub fn scan_sources(files: &[(&str, &str)]) -> Scan {
             .collect();
         for (start, body) in &chunks {
             let mut named = named_kinds(body, name, *start, &mut Vec::new());
+            for (helper, kinds) in &helpers {
+                let calls = [format!(".{helper}("), format!(" {helper}(")];
+                if calls.iter().any(|call| body.contains(call.as_str())) {
+                    named.extend(kinds.iter().cloned());
+                }
+            }
             if named.contains(&Named::Generic) {
                 named.extend(file_kinds.iter().cloned());
             }
@@ -172,6 +180,24 @@ pub fn scan_sources(files: &[(&str, &str)]) -> Scan {
         sites.dedup();
     }
     out
+}
+
+/// The functions of a file that return an `Api<T>`, by name, with the kinds they return.
+fn api_helpers(chunks: &[(usize, String)], file: &str) -> Vec<(String, Vec<Named>)> {
+    chunks
+        .iter()
+        .filter_map(|(start, body)| {
+            let signature = &body[..body.find('{')?];
+            let returned = &signature[signature.find("-> Api<")? + 3..];
+            let name = signature.split("fn ").nth(1)?;
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let kinds = named_kinds(returned, file, *start, &mut Vec::new());
+            (!name.is_empty() && !kinds.is_empty()).then_some((name, kinds))
+        })
+        .collect()
 }
 
 /// Whether the patch call starting `call` sends a server-side apply patch.
@@ -343,9 +369,19 @@ fn config(c: Client) {
     let maps: Api<ConfigMap> = Api::all(c);
 }
 
+impl SecretStore {
+    fn api(&self, conn: &Connection) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), \"acme\")
+    }
+
+    async fn forget(&self, conn: &Connection) {
+        self.api(conn).delete(\"x\", &dp).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    fn t() { let a: Api<Secret> = todo!(); a.delete(\"x\", &dp); }
+    fn t() { let a: Api<Secret> = todo!(); a.delete_collection(&dp, &lp); }
 }
 ";
     let scan = scan_sources(&[("src/web/connect.rs", connect)]);
@@ -369,7 +405,15 @@ mod tests {
         has("plugboard.dev", "tenants", "delete").is_none(),
         "a comment"
     );
-    assert!(has("", "secrets", "delete").is_none(), "a test module");
+    assert_eq!(
+        has("", "secrets", "delete"),
+        Some(vec!["src/web/connect.rs:31".to_owned()]),
+        "through a helper that returns the Api"
+    );
+    assert!(
+        has("", "secrets", "deletecollection").is_none(),
+        "a test module"
+    );
     assert!(
         !scan
             .calls

@@ -109,7 +109,7 @@ pub async fn sends_at_deletion(conn: &Connection, ctx: &Context) -> Result<bool,
     let namespace = conn.namespace().unwrap_or_default();
     let (_, connector) = find_connector(conn, &namespace, ctx).await?;
     let auth = select_auth(conn, &connector)?;
-    let method = crate::auth::method::of(auth.type_)?;
+    let method = crate::auth::method_of(auth.type_)?;
     Ok(method.revokes(&auth) || connector.disconnect.is_some())
 }
 

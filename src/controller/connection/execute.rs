@@ -5,13 +5,15 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
+use kube::api::Api;
 use kube::runtime::events::{Event, EventType};
 use secrecy::ExposeSecret;
 
 use super::gather::{self, Observed, Reread};
+use super::outcome::{Done, Failure, Outcome, Retry, Schedule, Stage};
 use super::plan::{self, Connect, Settled, Step, Test};
 use super::schedule::Dice;
-use super::status::{self, Stage};
+use super::status;
 use super::unsaved::Kept;
 use crate::api::{Connection, ConnectionStatus};
 use crate::auth::method::Held;
@@ -21,61 +23,6 @@ use crate::provider::api_client::{self, RenderedApiClient};
 use crate::provider::hosts::AllowedHosts;
 use crate::provider::request::{self, Purpose};
 use crate::store::{self, Credentials, Want, Writer};
-
-/// What a run of the credentials and test steps produced.
-pub struct Outcome {
-    pub result: Result<Done, Failure>,
-    /// Every secret value handled, to scrub from the messages status shows.
-    pub secrets: Vec<String>,
-}
-
-/// Why a run stopped, and what it had done by then.
-pub struct Failure {
-    pub error: Error,
-    pub stage: Stage,
-    /// The schedule of new tokens that reached the store, whatever failed after: without it
-    /// in status, the reconcile their own write wakes would find the old, passed refresh
-    /// time and refresh them again, and again.
-    pub stored: Option<Schedule>,
-}
-
-impl Failure {
-    /// A failure before anything was stored.
-    pub fn before(error: Error, stage: Stage) -> Self {
-        Self {
-            error,
-            stage,
-            stored: None,
-        }
-    }
-}
-
-/// When the credentials in use expire and fall due.
-#[derive(Debug, Clone, Default)]
-pub struct Schedule {
-    pub expires_at: Option<Timestamp>,
-    pub next_refresh_at: Option<Timestamp>,
-    pub refreshed_at: Option<Timestamp>,
-}
-
-/// A connected Connection, as status reports it.
-pub struct Done {
-    pub schedule: Schedule,
-    /// The refresh request annotation answered, if this run answered one.
-    pub answered: Option<String>,
-    pub retry: Retry,
-    pub tested: bool,
-}
-
-/// Whether a failed refresh is being retried while the stored credentials stay in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    None,
-    /// It just failed: retry after the backoff, and no sooner than this.
-    After(std::time::Duration),
-    /// An earlier one failed and its retry is due then.
-    Pending(Timestamp),
-}
 
 /// The credentials this run uses, and whether they are new.
 struct InUse {
@@ -361,11 +308,9 @@ pub async fn write_status(
     if current == next {
         return Ok(false);
     }
-    let api = kube::Api::namespaced(
-        ctx.client.clone(),
-        &conn.metadata.namespace.clone().unwrap_or_default(),
-    );
-    ctx.apply_status::<Connection>(api, conn, &next).await?;
+    let namespace = conn.metadata.namespace.as_deref().unwrap_or_default();
+    let api: Api<Connection> = Api::namespaced(ctx.client.clone(), namespace);
+    ctx.apply_status(api, conn, &next).await?;
     if let Some(event) = status::transition(&current, &next) {
         publish(conn, ctx, event).await;
     }

@@ -13,7 +13,6 @@ use serde_json::{Map, Value, json};
 
 use super::dereference::{self, Resolved};
 use super::unsaved::Kept;
-use super::validate;
 use crate::api::Connection;
 use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, TenantView};
 use crate::controller::Context;
@@ -92,7 +91,7 @@ impl Observed<'_> {
 pub async fn gather<'a>(conn: &'a Connection, ctx: &'a Context) -> Result<Observed<'a>, Error> {
     let store = ctx.stores.of(conn)?;
     let resolved = dereference::resolve(conn, ctx).await?;
-    let method = method::of(resolved.auth.type_)?;
+    let method = crate::auth::method_of(resolved.auth.type_)?;
     let needs = method.needs();
     let mut referenced = Referenced::default();
     if needs.app
@@ -128,7 +127,7 @@ pub async fn gather<'a>(conn: &'a Connection, ctx: &'a Context) -> Result<Observ
         );
     }
     let stored = store.read(conn).await?;
-    let parameters = validate::merged_parameters(&resolved, conn);
+    let parameters = merged_parameters(&resolved, conn);
     let context = template_context(conn, &resolved, &parameters);
     Ok(Observed {
         conn,
@@ -164,6 +163,23 @@ async fn read(
             .map(|(k, v)| (k, SecretSlice::from(v.0)))
             .collect(),
     })
+}
+
+/// The connector's `parameters` overridden key by key, at the top level, by the
+/// Connection's `connectorParameters`, as the integration-engine model defines them.
+pub fn merged_parameters(resolved: &Resolved, conn: &Connection) -> Map<String, Value> {
+    let mut merged = resolved
+        .connector
+        .parameters
+        .as_ref()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
+    if let Some(overrides) = &conn.spec.connector_parameters {
+        for (key, value) in &overrides.0 {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    merged
 }
 
 /// The template context without credentials: `input`, `parameters`, `tenant`, `connection`.

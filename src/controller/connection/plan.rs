@@ -12,8 +12,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
 use super::gather::Observed;
+use super::outcome::Stage;
 use super::schedule::{self, Dice};
-use super::status::Stage;
 use super::validate;
 use crate::api::{Connection, ConnectionStatus};
 use crate::auth::method::{ConnectorSecrets, Fresh, Held};

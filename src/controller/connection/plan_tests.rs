@@ -10,7 +10,7 @@ use super::*;
 use crate::api::{Connection, ConnectionStatus};
 use crate::auth::method::{Fresh, Held};
 use crate::controller::conditions::{Desired, TESTED, merge};
-use crate::controller::connection::execute::{Done, Retry, Schedule};
+use crate::controller::connection::outcome::{Done, Retry, Schedule};
 use crate::controller::connection::status;
 
 const NOW: &str = "2026-06-01T12:00:00Z";

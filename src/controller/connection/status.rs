@@ -10,22 +10,13 @@ use kube::Resource;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 
-use super::execute::{Done, Retry, Schedule};
+use super::outcome::{Done, Retry, Schedule, Stage};
 use super::schedule::{self, BACKOFF_MIN, Dice};
 use crate::api::{Connection, ConnectionState, ConnectionStatus, CredentialsReference};
 use crate::controller::conditions::{
     self, AUTHORIZED, Desired, READY, RECONCILING, STALLED, TESTED,
 };
 use crate::error::Error;
-
-/// How far the pipeline got, which decides `Authorized` and `Tested`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Failed before credentials were stored.
-    Credentials,
-    /// Credentials stored; the test failed or could not run.
-    Test,
-}
 
 /// The conditions and state for a connected Connection.
 fn connected_conditions(tested: bool) -> (ConnectionState, Vec<Desired>) {

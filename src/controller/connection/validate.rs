@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 
 use super::dereference::Resolved;
 use super::gather::Observed;
-use crate::api::Connection;
 use crate::auth::method::{ConnectorSecrets, SigningKey};
 use crate::auth::oauth2_app;
 use crate::error::Error;
@@ -80,23 +79,6 @@ pub fn connector_secrets(obs: &Observed<'_>) -> Result<ConnectorSecrets, Error> 
         });
     }
     Ok(secrets)
-}
-
-/// The connector's `parameters` overridden key by key, at the top level, by the
-/// Connection's `connectorParameters`, as the integration-engine model defines them.
-pub fn merged_parameters(resolved: &Resolved, conn: &Connection) -> Map<String, Value> {
-    let mut merged = resolved
-        .connector
-        .parameters
-        .as_ref()
-        .map(|p| p.0.clone())
-        .unwrap_or_default();
-    if let Some(overrides) = &conn.spec.connector_parameters {
-        for (key, value) in &overrides.0 {
-            merged.insert(key.clone(), value.clone());
-        }
-    }
-    merged
 }
 
 /// Validates the merged input against `inputSchema` and the merged parameters against
