@@ -1,8 +1,16 @@
 //! Logging setup.
 
+use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How log lines are written.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// A parsed log filter, checked before anything else runs so a typo in `--log-level` is an
 /// error at start rather than silence.

@@ -22,8 +22,9 @@ use kube::{Resource, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::connect_api::{ConnectError, Payload};
 use super::consent::{self, FlowError};
-use super::provision;
+use super::{page, provision};
 use crate::api::{
     AuthType, ClusterConnector, Connection, ConnectionState, Connector, ConnectorKind,
     ConnectorSpec,
@@ -42,82 +43,6 @@ const CONNECT_WAIT: Duration = Duration::from_secs(15);
 const CACHE_WAIT: Duration = Duration::from_secs(5);
 /// How often the endpoint looks at the Connection while it waits.
 const POLL: Duration = Duration::from_millis(100);
-/// The largest request body read: a payload is a few kilobytes of JSON.
-pub const MAX_BODY: usize = 64 * 1024;
-
-/// What the backend asks for, as the seed's `payload` describes it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Payload {
-    /// The connector's name (the seed's `integrationId`).
-    #[serde(alias = "integrationId")]
-    pub connector: String,
-    /// `Connector` (in the workspace namespace) or `ClusterConnector`; the namespaced one
-    /// first when unset.
-    #[serde(default)]
-    pub connector_kind: Option<ConnectorKind>,
-    #[serde(default)]
-    pub auth_option_key: Option<String>,
-    #[serde(default)]
-    pub input: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub connector_parameters: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub redirect_uri: Option<String>,
-    /// Create a new Connection even if the tenant has one to this connector.
-    #[serde(default)]
-    pub allow_multiple_connections: bool,
-}
-
-/// A refusal: an HTTP status, a stable code and a message naming the problem.
-#[derive(Debug)]
-pub struct ConnectError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ConnectError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
-    }
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    }
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-    }
-}
-
-impl IntoResponse for ConnectError {
-    fn into_response(self) -> Response {
-        tracing::info!(code = self.code, message = %self.message, "POST /connect refused");
-        let body = json!({"error": self.code, "message": self.message});
-        (
-            self.status,
-            [(header::CACHE_CONTROL, "no-store")],
-            axum::Json(body),
-        )
-            .into_response()
-    }
-}
-
-impl From<TokenError> for ConnectError {
-    fn from(err: TokenError) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
-    }
-}
-
 /// The handler.
 pub async fn post(State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&ctx, &headers, &body).await {
@@ -532,7 +457,7 @@ impl Reply {
         if self.form {
             return match location {
                 Some(to) => Redirect::to(&to).into_response(),
-                None => super::connect::page(StatusCode::OK, title, &message),
+                None => page::page(StatusCode::OK, title, &message),
             };
         }
         let mut extra = json!({"ready": matches!(settled, Settled::Connected)});

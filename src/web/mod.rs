@@ -2,7 +2,9 @@
 
 pub mod backend_connect;
 pub mod connect;
+pub mod connect_api;
 pub mod consent;
+pub mod page;
 pub mod provision;
 
 use std::net::SocketAddr;

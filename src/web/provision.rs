@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::backend_connect::{ConnectError, Payload};
+use super::connect_api::{ConnectError, Payload};
 use crate::api::{Connection, ConnectorKind, Tenant};
 use crate::auth::access_token::TenantClaims;
 use crate::controller::Context;

@@ -10,11 +10,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client, Config};
 
+use self::args::{DefaultStore, RunArgs};
 use crate::api::Connection;
 use crate::auth::access_token::Workspace;
 use crate::auth::state::StateKey;
-use crate::cli::RunArgs;
 use crate::{telemetry, web};
+
+pub mod args;
 
 /// How long to wait for the API server at start. Long enough for a slow control plane, short
 /// enough that a wrong kubeconfig fails fast instead of hanging a terminal or a rollout.
@@ -57,7 +59,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     let logging =
         telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
     let tenant_fields_schema = tenant_fields_schema(args.tenant_fields_schema.as_deref())?;
-    if args.default_store == crate::cli::DefaultStore::Vault {
+    if args.default_store == DefaultStore::Vault {
         return Err(OperatorError::VaultUnsupported);
     }
     let config = Config::infer()
