@@ -643,3 +643,47 @@ async fn a_changed_oauth_app_secret_is_used_for_the_next_token_request() {
     provider.verify().await;
     cluster.cleanup().await;
 }
+
+/// Consent goes through the reconcile's own gather: what it finds wrong with the Connection
+/// is the person's to fix (here a Tenant that does not exist yet), a 4xx page saying so, not
+/// a 502 as if the provider had failed.
+#[tokio::test]
+async fn a_consent_link_for_a_connection_without_its_tenant_answers_4xx_naming_the_tenant() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let (oauth, api) = (OAuthServer::start().await, api_server().await);
+    let (connectors, _, connections, secrets) = &apis(&client, ns);
+    let key: [u8; 32] = rand::random();
+    let (_operator, base) =
+        Operator::start_with_web_at(client.clone(), ns, Vec::new(), "127.0.0.1:0", key).await;
+    create(secrets, oauth_app()).await;
+    create(
+        connectors,
+        oauth_connector("hubspot", &oauth.url, &api.uri(), "oauth2"),
+    )
+    .await;
+    let mut conn = hubspot_connection("globex-hubspot");
+    conn["spec"]["tenantRef"]["name"] = json!("globex");
+    create(connections, conn).await;
+    let conn = wait_for(connections, "globex-hubspot", "TenantNotFound", |c| {
+        is_ready_with(c, "False", "TenantNotFound")
+    })
+    .await;
+    // The link status would show once the Tenant exists, signed as the operator signs it.
+    let key = plugboard::auth::state::StateKey::new(key.to_vec()).unwrap();
+    let link = plugboard::auth::link::connect_link(Some(&base), Some(&key), &conn).unwrap();
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser.get(&link).send().await.unwrap();
+    let status = answer.status().as_u16();
+    let page = answer.text().await.unwrap();
+    assert!((400..500).contains(&status), "{status}: {page}");
+    assert!(
+        page.contains("Tenant &quot;globex&quot; not found"),
+        "{page}"
+    );
+    cluster.cleanup().await;
+}

@@ -93,6 +93,16 @@ pub enum ConnectorKind {
     ClusterConnector,
 }
 
+impl ConnectorKind {
+    /// The kind's name, as `kind` says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connector => "Connector",
+            Self::ClusterConnector => "ClusterConnector",
+        }
+    }
+}
+
 /// A reference to a Connector or ClusterConnector.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -32,7 +32,8 @@ use crate::api::{
 use crate::auth::access_token::TokenError;
 use crate::controller::Context;
 use crate::controller::conditions::{self, READY};
-use crate::schemas;
+use crate::controller::connection::shared;
+use crate::error::Error;
 
 /// How long a static Connection may take to connect before the person is sent on with
 /// `status=pending`: a provider's test answers in well under this, and a person should not
@@ -72,7 +73,8 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     }
     let ns = workspace.namespace.as_str();
     let (kind, spec) = find_connector(ctx, ns, &payload).await?;
-    let auth_type = check(&spec, &payload)?;
+    let label = format!("{}/{}", kind.as_str(), payload.connector);
+    let auth_type = check(&spec, &label, &payload)?;
     let tenant = provision::tenant(ctx, ns, &claims).await?;
     let conn = provision::connection(ctx, ns, &tenant, kind, &payload).await?;
     let reply = Reply {
@@ -263,66 +265,27 @@ fn is_object_name(name: &str) -> bool {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
-/// Checks the auth option, the input and the merged parameters against the connector, as
-/// the reconcile would, so that the caller hears of a mistake now. Returns the auth type.
-fn check(spec: &ConnectorSpec, payload: &Payload) -> Result<AuthType, ConnectError> {
-    let method = match (&spec.options, &payload.auth_option_key) {
-        (Some(options), Some(key)) => options.get(key),
-        (Some(_), None) | (None, Some(_)) => None,
-        (None, None) => spec.auth.as_ref(),
-    };
-    let Some(method) = method else {
-        let keys: Vec<&String> = spec.options.iter().flat_map(|o| o.keys()).collect();
-        return Err(ConnectError::invalid(
-            "invalid_auth_option",
-            if keys.is_empty() {
-                "authOptionKey: this connector has a single auth method; leave authOptionKey out"
-                    .to_owned()
-            } else {
-                format!("authOptionKey: use one of {keys:?}")
-            },
-        ));
-    };
-    let validate = |schema: Option<&Map<String, Value>>, value: Value, what: &str, code| {
-        let Some(schema) = schema else { return Ok(()) };
-        let validator = schemas::compile(&Value::Object(schema.clone())).map_err(|err| {
-            ConnectError::invalid(
-                "invalid_connector",
-                format!("the connector's {what} schema does not compile: {err}"),
-            )
-        })?;
-        let found = schemas::violations(&validator, &value);
-        if found.is_empty() {
-            return Ok(());
-        }
-        Err(ConnectError::invalid(
-            code,
-            format!(
-                "{what} does not match the connector's schema: {}",
-                schemas::describe(&found)
-            ),
-        ))
-    };
-    let input = Value::Object(payload.input.clone().unwrap_or_default());
-    validate(
-        spec.input_schema.as_ref().map(|s| &s.0),
-        input,
-        "input",
-        "invalid_input",
-    )?;
-    let mut parameters = spec
-        .parameters
-        .as_ref()
-        .map(|p| p.0.clone())
-        .unwrap_or_default();
-    parameters.extend(payload.connector_parameters.clone().unwrap_or_default());
-    validate(
-        spec.parameters_schema.as_ref().map(|s| &s.0),
-        Value::Object(parameters),
-        "connectorParameters",
-        "invalid_parameters",
-    )?;
+/// Checks the auth option, the input and the merged parameters against the connector with
+/// the reconcile's own functions, so that the caller hears now, in the same words and for
+/// the same reasons, what the Connection's status would say. Returns the auth type.
+fn check(spec: &ConnectorSpec, label: &str, payload: &Payload) -> Result<AuthType, ConnectError> {
+    let key = payload.auth_option_key.as_deref();
+    let method = shared::auth_method(spec, key, "authOptionKey").map_err(refusal)?;
+    let input = payload.input.clone().unwrap_or_default();
+    shared::input(spec, label, "input", &input).map_err(refusal)?;
+    let merged = shared::merge_parameters(spec, payload.connector_parameters.as_ref());
+    shared::parameters(spec, label, "connectorParameters", &merged).map_err(refusal)?;
     Ok(method.type_)
+}
+
+/// A check's error as a refusal: its reason as the code, its message as the message.
+fn refusal(err: Error) -> ConnectError {
+    let code = match err.reason() {
+        "InvalidInput" => "invalid_input",
+        "InvalidParameters" => "invalid_parameters",
+        _ => "invalid_connector",
+    };
+    ConnectError::invalid(code, err.to_string())
 }
 
 fn flow_error(err: FlowError) -> ConnectError {

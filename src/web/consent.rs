@@ -18,7 +18,7 @@ use crate::auth::oauth2::{self as flow, App};
 use crate::auth::oauth2_app;
 use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS, StateError};
 use crate::controller::Context;
-use crate::controller::connection::consent::{self as observe, Observed};
+use crate::controller::connection::shared::{self as observe, Observed};
 use crate::error::Error;
 use crate::store::{Credentials, Want, Writer};
 
@@ -50,20 +50,29 @@ pub enum FlowError {
     Replaced,
     #[error("the provider did not grant access: {0}")]
     Denied(String),
+    /// What the reconcile would report for the Connection (a missing Tenant or Secret, an
+    /// invalid connector, a provider or API server away), with its reason.
+    #[error("{0}")]
+    Connection(Error),
     #[error("{0}")]
     Failed(String),
 }
 
 impl From<Error> for FlowError {
     fn from(err: Error) -> Self {
-        Self::Failed(err.to_string())
+        Self::Connection(err)
     }
 }
 
 impl FlowError {
-    /// Client mistakes (4xx) versus the operator's or provider's trouble (5xx).
+    /// Client mistakes and what someone must fix (4xx) versus the operator's, the API
+    /// server's or the provider's trouble, which may pass (5xx).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::NotConfigured | Self::Failed(_))
+        match self {
+            Self::NotConfigured | Self::Failed(_) => false,
+            Self::Connection(err) => !err.is_transient(),
+            _ => true,
+        }
     }
 }
 

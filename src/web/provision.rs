@@ -217,7 +217,7 @@ async fn connection_name(
     // would lock this tenant out of the connector for as long as the other Connection
     // exists, through no fault of its own. Two first requests racing for one free name can
     // still meet at the apply; the CRD's rule then refuses the later one.
-    let kind_name = kind_name(kind);
+    let kind_name = kind.as_str();
     let hex: String = Sha256::digest(format!("{tenant}\0{kind_name}\0{connector}").as_bytes())
         .iter()
         .take(4)
@@ -237,13 +237,6 @@ async fn connection_name(
         "the Connection names {base:?} and {distinct:?} are held by Connections of other \
          tenants or connectors; remove one of them to connect this tenant"
     )))
-}
-
-fn kind_name(kind: ConnectorKind) -> &'static str {
-    match kind {
-        ConnectorKind::Connector => "Connector",
-        ConnectorKind::ClusterConnector => "ClusterConnector",
-    }
 }
 
 /// Whether `conn` is the tenant's Connection to the connector.
@@ -311,7 +304,7 @@ pub async fn connection(
         .keys()
         .map(|k| json!({"field": k, "secretKeyRef": {"name": secret_name, "key": k}}))
         .collect();
-    let kind_name = kind_name(kind);
+    let kind_name = kind.as_str();
     let mut spec = json!({
         "tenantRef": {"name": tenant},
         "connectorRef": {"kind": kind_name, "name": connector},

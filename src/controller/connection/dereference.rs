@@ -168,14 +168,23 @@ async fn find_connector_in_api(
     })
 }
 
-/// The auth method the Connection uses: the connector's one `auth`, or the `options` entry
-/// named by `authOptionKey`.
 fn select_auth(conn: &Connection, connector: &ConnectorSpec) -> Result<AuthMethod, Error> {
     let key = conn.spec.auth_option_key.as_deref();
+    auth_method(connector, key, "spec.authOptionKey").cloned()
+}
+
+/// The auth method a connection with the option `key` (named by `field`) uses: the
+/// connector's one `auth`, or its `options` entry of that key. `POST /connect` asks the same
+/// before it writes anything.
+pub fn auth_method<'a>(
+    connector: &'a ConnectorSpec,
+    key: Option<&str>,
+    field: &str,
+) -> Result<&'a AuthMethod, Error> {
     match (&connector.auth, &connector.options, key) {
-        (Some(auth), None, None) => Ok(auth.clone()),
+        (Some(auth), None, None) => Ok(auth),
         (Some(_), None, Some(key)) => Err(Error::InvalidInput(format!(
-            "spec.authOptionKey {key:?} is set but the connector has a single auth method; remove authOptionKey"
+            "{field} {key:?} is set but the connector has a single auth method; remove {field}"
         ))),
         (None, Some(options), key) => {
             let valid = options
@@ -185,12 +194,12 @@ fn select_auth(conn: &Connection, connector: &ConnectorSpec) -> Result<AuthMetho
                 .join(", ");
             let Some(key) = key else {
                 return Err(Error::InvalidInput(format!(
-                    "spec.authOptionKey is required: the connector offers several auth methods ({valid})"
+                    "{field} is required: the connector offers several auth methods ({valid})"
                 )));
             };
-            options.get(key).cloned().ok_or_else(|| {
+            options.get(key).ok_or_else(|| {
                 Error::InvalidInput(format!(
-                    "spec.authOptionKey {key:?} is not an option of the connector; valid keys: {valid}"
+                    "{field} {key:?} is not an option of the connector; valid keys: {valid}"
                 ))
             })
         }

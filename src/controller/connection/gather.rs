@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::dereference::{self, Resolved};
 use super::unsaved::Kept;
-use crate::api::Connection;
+use crate::api::{Connection, ConnectorSpec};
 use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, TenantView};
 use crate::controller::Context;
 use crate::error::Error;
@@ -168,16 +168,24 @@ async fn read(
 /// The connector's `parameters` overridden key by key, at the top level, by the
 /// Connection's `connectorParameters`, as the integration-engine model defines them.
 pub fn merged_parameters(resolved: &Resolved, conn: &Connection) -> Map<String, Value> {
-    let mut merged = resolved
-        .connector
+    merge_parameters(
+        &resolved.connector,
+        conn.spec.connector_parameters.as_ref().map(|p| &p.0),
+    )
+}
+
+/// `connector`'s `parameters` with `overrides` set key by key at the top level.
+pub fn merge_parameters(
+    connector: &ConnectorSpec,
+    overrides: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    let mut merged = connector
         .parameters
         .as_ref()
         .map(|p| p.0.clone())
         .unwrap_or_default();
-    if let Some(overrides) = &conn.spec.connector_parameters {
-        for (key, value) in &overrides.0 {
-            merged.insert(key.clone(), value.clone());
-        }
+    for (key, value) in overrides.into_iter().flatten() {
+        merged.insert(key.clone(), value.clone());
     }
     merged
 }

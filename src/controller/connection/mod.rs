@@ -6,7 +6,6 @@
 //! (`crate::store`) plug in behind traits, so none of these steps asks which one it has. A
 //! reconcile that finds everything as it should be makes no API write.
 
-pub mod consent;
 pub(crate) mod dereference;
 mod execute;
 pub(crate) mod gather;
@@ -14,6 +13,7 @@ mod outcome;
 mod plan;
 mod revoke;
 mod schedule;
+pub mod shared;
 mod status;
 mod unsaved;
 pub(crate) mod validate;

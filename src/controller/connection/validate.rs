@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::dereference::Resolved;
 use super::gather::Observed;
+use crate::api::ConnectorSpec;
 use crate::auth::method::{ConnectorSecrets, SigningKey};
 use crate::auth::oauth2_app;
 use crate::error::Error;
@@ -84,34 +85,59 @@ pub fn connector_secrets(obs: &Observed<'_>) -> Result<ConnectorSecrets, Error> 
 /// Validates the merged input against `inputSchema` and the merged parameters against
 /// `parametersSchema`. A schema that does not compile is the connector's fault, and says so.
 pub fn check(resolved: &Resolved, parameters: &Map<String, Value>) -> Result<(), Error> {
-    let connector = &resolved.connector;
-    let label = &resolved.connector_label;
-    if let Some(schema) = &connector.input_schema {
-        let validator = schemas::compile(&schema.to_value()).map_err(|err| {
-            Error::InvalidConnector(format!("{label} spec.inputSchema does not compile: {err}"))
-        })?;
-        let found =
-            schemas::violations(&validator, &Value::Object(resolved.input.expose().clone()));
-        if !found.is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "input (spec.input with spec.inputFrom) does not match {label} spec.inputSchema: {}",
-                schemas::describe(&found)
-            )));
-        }
+    let (connector, label) = (&resolved.connector, &resolved.connector_label);
+    let what = "input (spec.input with spec.inputFrom)";
+    input(connector, label, what, resolved.input.expose())?;
+    let what =
+        format!("connector parameters ({label} spec.parameters with spec.connectorParameters)");
+    self::parameters(connector, label, &what, parameters)
+}
+
+/// Checks `input` (described as `what`) against the connector `label`'s `inputSchema`.
+pub fn input(
+    connector: &ConnectorSpec,
+    label: &str,
+    what: &str,
+    input: &Map<String, Value>,
+) -> Result<(), Error> {
+    let Some(schema) = &connector.input_schema else {
+        return Ok(());
+    };
+    let validator = schemas::compile(&schema.to_value()).map_err(|err| {
+        Error::InvalidConnector(format!("{label} spec.inputSchema does not compile: {err}"))
+    })?;
+    let found = schemas::violations(&validator, &Value::Object(input.clone()));
+    if found.is_empty() {
+        return Ok(());
     }
-    if let Some(schema) = &connector.parameters_schema {
-        let validator = schemas::compile(&schema.to_value()).map_err(|err| {
-            Error::InvalidConnector(format!(
-                "{label} spec.parametersSchema does not compile: {err}"
-            ))
-        })?;
-        let found = schemas::violations(&validator, &Value::Object(parameters.clone()));
-        if !found.is_empty() {
-            return Err(Error::InvalidParameters(format!(
-                "connector parameters ({label} spec.parameters with spec.connectorParameters) do not match spec.parametersSchema: {}",
-                schemas::describe(&found)
-            )));
-        }
+    Err(Error::InvalidInput(format!(
+        "{what} does not match {label} spec.inputSchema: {}",
+        schemas::describe(&found)
+    )))
+}
+
+/// Checks merged connector parameters (described as `what`) against the connector
+/// `label`'s `parametersSchema`.
+pub fn parameters(
+    connector: &ConnectorSpec,
+    label: &str,
+    what: &str,
+    parameters: &Map<String, Value>,
+) -> Result<(), Error> {
+    let Some(schema) = &connector.parameters_schema else {
+        return Ok(());
+    };
+    let validator = schemas::compile(&schema.to_value()).map_err(|err| {
+        Error::InvalidConnector(format!(
+            "{label} spec.parametersSchema does not compile: {err}"
+        ))
+    })?;
+    let found = schemas::violations(&validator, &Value::Object(parameters.clone()));
+    if found.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::InvalidParameters(format!(
+        "{what} do not match spec.parametersSchema: {}",
+        schemas::describe(&found)
+    )))
 }
