@@ -41,7 +41,7 @@ pub struct Payload {
 pub struct ConnectError {
     status: StatusCode,
     code: &'static str,
-    message: String,
+    pub(super) message: String,
 }
 
 impl ConnectError {
