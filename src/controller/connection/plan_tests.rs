@@ -129,26 +129,29 @@ fn why(step: &Result<Step, crate::error::Error>) -> &'static str {
     }
 }
 
-#[test]
-fn the_credentials_step_follows_the_chain_of_checks_in_order() {
+type Case = (&'static str, Connection, Option<Held>, &'static str);
+
+/// What the stored credentials alone decide.
+fn cases_of_what_is_stored() -> Vec<Case> {
     let plain = connection().build();
     let not_usable = Held {
         usable: false,
         ..tokens(3600)
     };
-    let outdated = Held {
-        current: false,
-        ..tokens(3600)
-    };
-    let no_refresh_token = Held {
-        renewable: false,
-        ..tokens(600)
-    };
     let machine = Held {
         needs_consent: false,
         ..not_usable.clone()
     };
-    let cases: Vec<(&str, Connection, Option<Held>, &str)> = vec![
+    let outdated = Held {
+        current: false,
+        ..tokens(3600)
+    };
+    let expired_without_refresh_token = Held {
+        renewable: false,
+        expires_at: Some(later(-1)),
+        ..tokens(0)
+    };
+    vec![
         ("static input", plain.clone(), None, "FromInput"),
         (
             "no tokens, a person must consent",
@@ -169,6 +172,22 @@ fn the_credentials_step_follows_the_chain_of_checks_in_order() {
             "Outdated",
         ),
         ("fresh tokens", plain.clone(), Some(tokens(3600)), "Fresh"),
+        (
+            "no refresh token, expired",
+            plain,
+            Some(expired_without_refresh_token),
+            "RefreshDue",
+        ),
+    ]
+}
+
+/// What status and the refresh annotation decide, given working tokens.
+fn cases_of_what_status_says() -> Vec<Case> {
+    let no_refresh_token = Held {
+        renewable: false,
+        ..tokens(600)
+    };
+    vec![
         (
             "the recorded refresh time has come",
             connection().scheduled(later(-1)).build(),
@@ -217,19 +236,17 @@ fn the_credentials_step_follows_the_chain_of_checks_in_order() {
         (
             "no refresh token, not expired",
             connection().scheduled(later(-60)).build(),
-            Some(no_refresh_token.clone()),
+            Some(no_refresh_token),
             "NotRenewable",
         ),
-        (
-            "no refresh token, expired",
-            plain.clone(),
-            Some(Held {
-                expires_at: Some(later(-1)),
-                ..no_refresh_token
-            }),
-            "RefreshDue",
-        ),
-    ];
+    ]
+}
+
+#[test]
+fn the_credentials_step_follows_the_chain_of_checks_in_order() {
+    let cases = cases_of_what_is_stored()
+        .into_iter()
+        .chain(cases_of_what_status_says());
     for (case, conn, held, expected) in cases {
         assert_eq!(why(&step(&conn, held, 0.5)), expected, "{case}");
     }
