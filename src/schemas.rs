@@ -4,6 +4,9 @@
 //! Messages name the JSON pointer of each bad value and what the schema wanted, and never the
 //! value itself: input may hold an API key.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use jsonschema::Validator;
 use serde_json::Value;
 
@@ -35,6 +38,79 @@ pub fn compile(schema: &Value) -> Result<Validator, InvalidSchema> {
                 pointer_or_root(err.schema_path().as_str())
             ),
         })
+}
+
+/// The object a schema belongs to: a connector, by uid and generation. A new generation may
+/// carry new schemas; a new uid is another object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: String,
+    pub generation: Option<i64>,
+}
+
+/// Compiled schemas, kept per owner so that a connector's schemas compile once per
+/// generation instead of on every reconcile of each of its Connections (compiling is the
+/// costliest part of validating). An owner's older generation is replaced; [`forget`]
+/// drops an owner that changed or went away.
+///
+/// [`forget`]: Compiled::forget
+#[derive(Default)]
+pub struct Compiled {
+    by_owner: Mutex<HashMap<String, (Option<i64>, HashMap<&'static str, Arc<Validator>>)>>,
+}
+
+impl Compiled {
+    /// The compiled `schema`, known to `owner` as `which` (`inputSchema`, ...). Without an
+    /// owner (an object not from the API) it is compiled and not kept.
+    pub fn get(
+        &self,
+        owner: Option<&Owner>,
+        which: &'static str,
+        schema: &Value,
+    ) -> Result<Arc<Validator>, InvalidSchema> {
+        let Some(owner) = owner else {
+            return compile(schema).map(Arc::new);
+        };
+        let cached = self
+            .lock()
+            .get(&owner.uid)
+            .filter(|(generation, _)| *generation == owner.generation)
+            .and_then(|(_, schemas)| schemas.get(which).cloned());
+        if let Some(validator) = cached {
+            return Ok(validator);
+        }
+        // Compiled without the lock: another reconcile may compile the same schema meanwhile,
+        // which costs time once and never a wrong answer.
+        let validator = Arc::new(compile(schema)?);
+        let mut by_owner = self.lock();
+        let entry = by_owner.entry(owner.uid.clone()).or_default();
+        if entry.0 != owner.generation {
+            *entry = (owner.generation, HashMap::new());
+        }
+        entry.1.insert(which, validator.clone());
+        Ok(validator)
+    }
+
+    /// Drops what is kept for the owner `uid`.
+    pub fn forget(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+
+    /// How many owners have schemas kept.
+    pub fn owners(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        HashMap<String, (Option<i64>, HashMap<&'static str, Arc<Validator>>)>,
+    > {
+        // Inserts and removals are single calls: a panic elsewhere cannot leave the map
+        // half-changed, so a poisoned lock is still good to use.
+        self.by_owner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Every violation of `instance` against `validator`, in instance order.
@@ -69,6 +145,49 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_connectors_schema_compiles_once_per_generation_and_is_dropped_with_it() {
+        let compiled = Compiled::default();
+        let schema = serde_json::json!({"type": "object", "required": ["apiKey"]});
+        let owner = |generation| Owner {
+            uid: "uid-1".to_owned(),
+            generation: Some(generation),
+        };
+        let first = compiled
+            .get(Some(&owner(1)), "inputSchema", &schema)
+            .unwrap();
+        let again = compiled
+            .get(Some(&owner(1)), "inputSchema", &schema)
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same generation is not compiled again"
+        );
+        let changed = serde_json::json!({"type": "object"});
+        let newer = compiled
+            .get(Some(&owner(2)), "inputSchema", &changed)
+            .unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &newer),
+            "a new generation compiles its own"
+        );
+        assert!(newer.is_valid(&serde_json::json!({})));
+        assert_eq!(compiled.owners(), 1, "older generations are not kept");
+        compiled.forget("uid-1");
+        assert_eq!(compiled.owners(), 0);
+        let broken = serde_json::json!({"type": 7});
+        assert!(
+            compiled
+                .get(Some(&owner(3)), "inputSchema", &broken)
+                .is_err()
+        );
+        assert_eq!(
+            compiled.owners(),
+            0,
+            "a schema that does not compile is not kept"
+        );
+    }
 
     fn stripe_input() -> Validator {
         compile(&json!({

@@ -93,6 +93,8 @@ pub struct Context {
     pub unsaved: connection::Unsaved,
     /// Where credentials are kept.
     pub stores: crate::store::Stores,
+    /// Connectors' schemas, compiled once per generation.
+    pub schemas: Arc<crate::schemas::Compiled>,
     /// Whether each cache above has its first full list (`readiness` says why not the
     /// stores' own `wait_until_ready`).
     ready: [readiness::Ready; 4],
@@ -292,6 +294,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         own_writes: own_writes::OwnWrites::default(),
         unsaved: connection::Unsaved::default(),
         stores: crate::store::Stores::new(client.clone()),
+        schemas: Arc::default(),
         config: settings,
     });
     let watches = Watches {
@@ -413,10 +416,13 @@ fn connection_controller(
         recheck,
     };
     controller
-        .watches_stream(connector_events, using_connector(conns.clone()))
+        .watches_stream(
+            connector_events,
+            using_connector(conns.clone(), ctx.schemas.clone()),
+        )
         .watches_stream(
             cluster_connector_events,
-            using_cluster_connector(conns.clone()),
+            using_cluster_connector(conns.clone(), ctx.schemas.clone()),
         )
         .watches_stream(tenant_events, using_tenant(conns))
         .watches_stream(secret_events, move |s| readers.affected(&s))
@@ -425,11 +431,16 @@ fn connection_controller(
 
 type Affected = Vec<ObjectRef<Connection>>;
 
-/// The Connections using a Connector.
+/// The Connections using a Connector. Its compiled schemas are dropped: it changed or
+/// went away.
 fn using_connector(
     conns: Store<Connection>,
+    schemas: Arc<crate::schemas::Compiled>,
 ) -> impl Fn(PartialObjectMeta<Connector>) -> Affected + Send + Sync + 'static {
     move |c| {
+        if let Some(uid) = c.uid() {
+            schemas.forget(&uid);
+        }
         let (ns, name) = (c.namespace(), c.name_any());
         connection::referencing(&conns, |conn| {
             conn.connector_kind() == ConnectorKind::Connector
@@ -439,11 +450,15 @@ fn using_connector(
     }
 }
 
-/// The Connections using a ClusterConnector.
+/// The Connections using a ClusterConnector; its compiled schemas are dropped.
 fn using_cluster_connector(
     conns: Store<Connection>,
+    schemas: Arc<crate::schemas::Compiled>,
 ) -> impl Fn(PartialObjectMeta<ClusterConnector>) -> Affected + Send + Sync + 'static {
     move |c| {
+        if let Some(uid) = c.uid() {
+            schemas.forget(&uid);
+        }
         let name = c.name_any();
         connection::referencing(&conns, |conn| {
             conn.connector_kind() == ConnectorKind::ClusterConnector

@@ -34,6 +34,7 @@ use crate::controller::Context;
 use crate::controller::conditions::{self, READY};
 use crate::controller::connection::shared;
 use crate::error::Error;
+use crate::schemas::Owner;
 
 /// How long a static Connection may take to connect before the person is sent on with
 /// `status=pending`: a provider's test answers in well under this, and a person should not
@@ -72,9 +73,15 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
         ));
     }
     let ns = workspace.namespace.as_str();
-    let (kind, spec) = find_connector(ctx, ns, &payload).await?;
+    let (kind, spec, owner) = find_connector(ctx, ns, &payload).await?;
     let label = format!("{}/{}", kind.as_str(), payload.connector);
-    let auth_type = check(&spec, &label, &payload)?;
+    let schemas = shared::Schemas {
+        connector: &spec,
+        label: &label,
+        owner: owner.as_ref(),
+        compiled: &ctx.schemas,
+    };
+    let auth_type = check(&schemas, &payload)?;
     let tenant = provision::tenant(ctx, ns, &claims).await?;
     let conn = provision::connection(ctx, ns, &tenant, kind, &payload).await?;
     let reply = Reply {
@@ -223,7 +230,7 @@ async fn find_connector(
     ctx: &Context,
     ns: &str,
     payload: &Payload,
-) -> Result<(ConnectorKind, ConnectorSpec), ConnectError> {
+) -> Result<(ConnectorKind, ConnectorSpec, Option<Owner>), ConnectError> {
     let name = payload.connector.as_str();
     if !is_object_name(name) {
         return Err(ConnectError::bad_request(format!(
@@ -236,13 +243,17 @@ async fn find_connector(
     if payload.connector_kind != Some(ConnectorKind::ClusterConnector) {
         let api: Api<Connector> = Api::namespaced(ctx.client.clone(), ns);
         if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
-            return Ok((ConnectorKind::Connector, c.spec));
+            return Ok((ConnectorKind::Connector, c.spec, owner(&c.metadata)));
         }
     }
     if payload.connector_kind != Some(ConnectorKind::Connector) {
         let api: Api<ClusterConnector> = Api::all(ctx.client.clone());
         if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
-            return Ok((ConnectorKind::ClusterConnector, c.spec.0));
+            return Ok((
+                ConnectorKind::ClusterConnector,
+                c.spec.0,
+                owner(&c.metadata),
+            ));
         }
     }
     Err(ConnectError::new(
@@ -252,6 +263,14 @@ async fn find_connector(
             "connector {name:?}: no Connector in namespace {ns:?} and no ClusterConnector of that name"
         ),
     ))
+}
+
+/// Whose compiled schemas a connector's are.
+fn owner(meta: &kube::api::ObjectMeta) -> Option<Owner> {
+    Some(Owner {
+        uid: meta.uid.clone()?,
+        generation: meta.generation,
+    })
 }
 
 /// A DNS subdomain, as Kubernetes object names are.
@@ -268,13 +287,16 @@ fn is_object_name(name: &str) -> bool {
 /// Checks the auth option, the input and the merged parameters against the connector with
 /// the reconcile's own functions, so that the caller hears now, in the same words and for
 /// the same reasons, what the Connection's status would say. Returns the auth type.
-fn check(spec: &ConnectorSpec, label: &str, payload: &Payload) -> Result<AuthType, ConnectError> {
+fn check(schemas: &shared::Schemas<'_>, payload: &Payload) -> Result<AuthType, ConnectError> {
+    let spec = schemas.connector;
     let key = payload.auth_option_key.as_deref();
     let method = shared::auth_method(spec, key, "authOptionKey").map_err(refusal)?;
     let input = payload.input.clone().unwrap_or_default();
-    shared::input(spec, label, "input", &input).map_err(refusal)?;
+    schemas.input("input", &input).map_err(refusal)?;
     let merged = shared::merge_parameters(spec, payload.connector_parameters.as_ref());
-    shared::parameters(spec, label, "connectorParameters", &merged).map_err(refusal)?;
+    schemas
+        .parameters("connectorParameters", &merged)
+        .map_err(refusal)?;
     Ok(method.type_)
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, ObjectMeta};
 use kube::runtime::reflector::ObjectRef;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
@@ -20,6 +20,7 @@ use crate::api::{
 };
 use crate::controller::Context;
 use crate::error::Error;
+use crate::schemas::Owner;
 
 /// Everything a Connection refers to, resolved.
 pub struct Resolved {
@@ -29,6 +30,8 @@ pub struct Resolved {
     /// namespaces.
     pub cluster_scoped: bool,
     pub connector: ConnectorSpec,
+    /// Whose compiled schemas these are: the connector's uid and generation.
+    pub connector_owner: Option<Owner>,
     pub auth: AuthMethod,
     pub tenant: Tenant,
     /// Inline input merged with `inputFrom`. Wrapped because it may hold an API key.
@@ -55,7 +58,11 @@ impl std::fmt::Debug for SecretJson {
 
 pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error> {
     let namespace = conn.namespace().unwrap_or_default();
-    let (connector_label, connector) = find_connector(conn, &namespace, ctx).await?;
+    let Found {
+        label: connector_label,
+        spec: connector,
+        owner: connector_owner,
+    } = find_connector(conn, &namespace, ctx).await?;
     let auth = select_auth(conn, &connector)?;
     let tenant_name = &conn.spec.tenant_ref.name;
     let tenant = if ctx.caches_live() {
@@ -96,6 +103,7 @@ pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error
         cluster_scoped: conn.connector_kind() == ConnectorKind::ClusterConnector,
         connector_label,
         connector,
+        connector_owner,
         auth,
         tenant: (*tenant).clone(),
         input: SecretJson(input),
@@ -107,39 +115,58 @@ pub async fn resolve(conn: &Connection, ctx: &Context) -> Result<Resolved, Error
 /// (`revokeUri`) or the connector's `disconnect` request. Reads no Secret.
 pub async fn sends_at_deletion(conn: &Connection, ctx: &Context) -> Result<bool, Error> {
     let namespace = conn.namespace().unwrap_or_default();
-    let (_, connector) = find_connector(conn, &namespace, ctx).await?;
+    let connector = find_connector(conn, &namespace, ctx).await?.spec;
     let auth = select_auth(conn, &connector)?;
     let method = crate::auth::method_of(auth.type_)?;
     Ok(method.revokes(&auth) || connector.disconnect.is_some())
 }
 
-async fn find_connector(
-    conn: &Connection,
-    namespace: &str,
-    ctx: &Context,
-) -> Result<(String, ConnectorSpec), Error> {
+/// A connector as found: its label for messages, its spec, and who owns its compiled
+/// schemas.
+struct Found {
+    label: String,
+    spec: ConnectorSpec,
+    owner: Option<Owner>,
+}
+
+impl Found {
+    fn of(kind: ConnectorKind, meta: &ObjectMeta, spec: ConnectorSpec) -> Self {
+        Self {
+            label: format!(
+                "{}/{}",
+                kind.as_str(),
+                meta.name.as_deref().unwrap_or_default()
+            ),
+            owner: meta.uid.clone().map(|uid| Owner {
+                uid,
+                generation: meta.generation,
+            }),
+            spec,
+        }
+    }
+}
+
+async fn find_connector(conn: &Connection, namespace: &str, ctx: &Context) -> Result<Found, Error> {
     let name = &conn.spec.connector_ref.name;
-    if !ctx.caches_live() {
-        return find_connector_in_api(conn, namespace, ctx).await;
-    }
-    match conn.connector_kind() {
-        ConnectorKind::Connector => ctx
-            .connectors
-            .get(&ObjectRef::<Connector>::new(name).within(namespace))
-            .map(|c| (format!("Connector/{name}"), c.spec.clone()))
-            .ok_or_else(|| Error::ConnectorNotFound {
-                kind: "Connector",
-                name: name.clone(),
-            }),
-        ConnectorKind::ClusterConnector => ctx
-            .cluster_connectors
-            .get(&ObjectRef::<ClusterConnector>::new(name))
-            .map(|c| (format!("ClusterConnector/{name}"), c.spec.0.clone()))
-            .ok_or_else(|| Error::ConnectorNotFound {
-                kind: "ClusterConnector",
-                name: name.clone(),
-            }),
-    }
+    let kind = conn.connector_kind();
+    let found = if ctx.caches_live() {
+        match kind {
+            ConnectorKind::Connector => ctx
+                .connectors
+                .get(&ObjectRef::<Connector>::new(name).within(namespace))
+                .map(|c| Found::of(kind, &c.metadata, c.spec.clone())),
+            ConnectorKind::ClusterConnector => ctx
+                .cluster_connectors
+                .get(&ObjectRef::<ClusterConnector>::new(name))
+                .map(|c| Found::of(kind, &c.metadata, c.spec.0.clone())),
+        }
+    } else {
+        find_connector_in_api(conn, namespace, ctx).await?
+    };
+    found.ok_or_else(|| Error::ConnectorNotFound {
+        kind: kind.as_str(),
+        name: name.clone(),
+    })
 }
 
 /// The same lookup from the API, for a replica whose caches are not running.
@@ -147,24 +174,18 @@ async fn find_connector_in_api(
     conn: &Connection,
     namespace: &str,
     ctx: &Context,
-) -> Result<(String, ConnectorSpec), Error> {
+) -> Result<Option<Found>, Error> {
     let name = &conn.spec.connector_ref.name;
-    let found = match conn.connector_kind() {
+    let kind = conn.connector_kind();
+    Ok(match kind {
         ConnectorKind::Connector => Api::<Connector>::namespaced(ctx.client.clone(), namespace)
             .get_opt(name)
             .await?
-            .map(|c| (format!("Connector/{name}"), c.spec)),
+            .map(|c| Found::of(kind, &c.metadata, c.spec)),
         ConnectorKind::ClusterConnector => Api::<ClusterConnector>::all(ctx.client.clone())
             .get_opt(name)
             .await?
-            .map(|c| (format!("ClusterConnector/{name}"), c.spec.0)),
-    };
-    found.ok_or_else(|| Error::ConnectorNotFound {
-        kind: match conn.connector_kind() {
-            ConnectorKind::Connector => "Connector",
-            ConnectorKind::ClusterConnector => "ClusterConnector",
-        },
-        name: name.clone(),
+            .map(|c| Found::of(kind, &c.metadata, c.spec.0)),
     })
 }
 

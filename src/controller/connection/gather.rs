@@ -13,10 +13,12 @@ use serde_json::{Map, Value, json};
 
 use super::dereference::{self, Resolved};
 use super::unsaved::Kept;
+use super::validate::Schemas;
 use crate::api::{Connection, ConnectorSpec};
 use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, TenantView};
 use crate::controller::Context;
 use crate::error::Error;
+use crate::schemas::Compiled;
 use crate::store::{CredentialStore, Credentials, Stored};
 
 /// Everything a reconcile observed of one Connection.
@@ -36,6 +38,8 @@ pub struct Observed<'a> {
     pub credentials: Credentials,
     /// New tokens an earlier reconcile could not store.
     pub kept: Option<Kept>,
+    /// Where the connector's compiled schemas are kept.
+    pub compiled: &'a Compiled,
 }
 
 /// A Secret a connector names, as read.
@@ -54,6 +58,16 @@ pub struct Referenced {
 }
 
 impl Observed<'_> {
+    /// The connector's schemas, for validate.
+    pub fn schemas(&self) -> Schemas<'_> {
+        Schemas {
+            connector: &self.resolved.connector,
+            label: &self.resolved.connector_label,
+            owner: self.resolved.connector_owner.as_ref(),
+            compiled: self.compiled,
+        }
+    }
+
     /// What the auth method works from, with `secrets` as validate checked them.
     pub fn inputs<'b>(&'b self, secrets: &'b ConnectorSecrets) -> Inputs<'b> {
         Inputs {
@@ -140,6 +154,7 @@ pub async fn gather<'a>(conn: &'a Connection, ctx: &'a Context) -> Result<Observ
         method,
         referenced,
         store,
+        compiled: &ctx.schemas,
     })
 }
 

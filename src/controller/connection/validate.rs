@@ -1,22 +1,109 @@
 //! Validate: check what gather read against what the connector demands — the input and the
 //! connector parameters against its schemas, the OAuth app against
 //! `customCredentialsSchema`, the signing key's presence, and what the auth method itself
-//! requires (its endpoints past the host guard). Pure: no I/O.
+//! requires (its endpoints past the host guard). Pure: no I/O. Schemas compile once per
+//! connector generation ([`schemas::Compiled`]).
 
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
 
-use super::dereference::Resolved;
 use super::gather::Observed;
 use crate::api::ConnectorSpec;
 use crate::auth::method::{ConnectorSecrets, SigningKey};
 use crate::auth::oauth2_app;
 use crate::error::Error;
-use crate::schemas;
+use crate::schemas::{self, Compiled, Owner};
+
+/// A connector's schemas, as a check sees them.
+pub struct Schemas<'a> {
+    pub connector: &'a ConnectorSpec,
+    /// `Connector/name` or `ClusterConnector/name`, for messages.
+    pub label: &'a str,
+    pub owner: Option<&'a Owner>,
+    pub compiled: &'a Compiled,
+}
+
+impl Schemas<'_> {
+    /// Checks `instance` against the connector's schema `which`: the violations, described
+    /// as one line; a schema that does not compile is the connector's fault, and says so.
+    fn violations(
+        &self,
+        which: &'static str,
+        schema: Option<&Value>,
+        instance: &Map<String, Value>,
+    ) -> Result<Option<String>, Error> {
+        let Some(schema) = schema else {
+            return Ok(None);
+        };
+        let validator = self
+            .compiled
+            .get(self.owner, which, schema)
+            .map_err(|err| {
+                Error::InvalidConnector(format!(
+                    "{} spec.{which} does not compile: {err}",
+                    self.label
+                ))
+            })?;
+        let found = schemas::violations(&validator, &Value::Object(instance.clone()));
+        Ok((!found.is_empty()).then(|| schemas::describe(&found)))
+    }
+
+    /// Checks `input` (described as `what`) against `inputSchema`.
+    pub fn input(&self, what: &str, input: &Map<String, Value>) -> Result<(), Error> {
+        let schema = self.connector.input_schema.as_ref().map(|s| s.to_value());
+        match self.violations("inputSchema", schema.as_ref(), input)? {
+            None => Ok(()),
+            Some(found) => Err(Error::InvalidInput(format!(
+                "{what} does not match {} spec.inputSchema: {found}",
+                self.label
+            ))),
+        }
+    }
+
+    /// Checks merged connector parameters (described as `what`) against `parametersSchema`.
+    pub fn parameters(&self, what: &str, parameters: &Map<String, Value>) -> Result<(), Error> {
+        let schema = self
+            .connector
+            .parameters_schema
+            .as_ref()
+            .map(|s| s.to_value());
+        match self.violations("parametersSchema", schema.as_ref(), parameters)? {
+            None => Ok(()),
+            Some(found) => Err(Error::InvalidParameters(format!(
+                "{what} do not match spec.parametersSchema: {found}"
+            ))),
+        }
+    }
+
+    /// Checks the OAuth app's values, from the Secret `name` named by `field`, against
+    /// `customCredentialsSchema`.
+    fn app(&self, name: &str, field: &str, values: &Map<String, Value>) -> Result<(), Error> {
+        let schema = self
+            .connector
+            .custom_credentials_schema
+            .as_ref()
+            .map(|s| s.to_value());
+        match self.violations("customCredentialsSchema", schema.as_ref(), values)? {
+            None => Ok(()),
+            Some(found) => Err(Error::InvalidConnector(format!(
+                "Secret {name:?} ({field}) does not match spec.customCredentialsSchema: {found}"
+            ))),
+        }
+    }
+}
 
 /// Everything validate checks, in order; the connector Secrets as the method uses them.
 pub fn all(obs: &Observed<'_>, allow_private_networks: bool) -> Result<ConnectorSecrets, Error> {
-    check(&obs.resolved, &obs.parameters)?;
+    let schemas = obs.schemas();
+    schemas.input(
+        "input (spec.input with spec.inputFrom)",
+        obs.resolved.input.expose(),
+    )?;
+    let what = format!(
+        "connector parameters ({} spec.parameters with spec.connectorParameters)",
+        schemas.label
+    );
+    schemas.parameters(&what, &obs.parameters)?;
     let secrets = connector_secrets(obs)?;
     obs.method
         .check(&obs.inputs(&secrets), allow_private_networks)?;
@@ -40,104 +127,33 @@ pub fn connector_secrets(obs: &Observed<'_>) -> Result<ConnectorSecrets, Error> 
                 (k.clone(), Value::String(text))
             })
             .collect();
-        if let Some(schema) = &obs.resolved.connector.custom_credentials_schema {
-            let validator = schemas::compile(&schema.to_value()).map_err(|err| {
-                Error::InvalidConnector(format!(
-                    "{label} spec.customCredentialsSchema does not compile: {err}"
-                ))
-            })?;
-            let found = schemas::violations(&validator, &Value::Object(values.clone()));
-            if !found.is_empty() {
-                return Err(Error::InvalidConnector(format!(
-                    "Secret {:?} ({}) does not match spec.customCredentialsSchema: {}",
-                    read.name,
-                    read.field,
-                    schemas::describe(&found)
-                )));
-            }
-        }
+        obs.schemas().app(&read.name, &read.field, &values)?;
         secrets.app = Some(oauth2_app::app(&read.name, &read.field, &values)?);
     }
     if needs.signing_key {
-        let field = format!("{label} auth.signingKeyRef");
-        let reference = obs.resolved.auth.signing_key_ref.as_ref();
-        let (Some(read), Some(reference)) = (&obs.referenced.signing_key, reference) else {
-            return Err(Error::InvalidConnector(format!(
-                "{field} is required for tenant-token"
-            )));
-        };
-        let key = read
-            .data
-            .get(&reference.key)
-            .ok_or_else(|| Error::SecretKeyNotFound {
-                name: read.name.clone(),
-                key: reference.key.clone(),
-                field: field.clone(),
-            })?;
-        secrets.signing_key = Some(SigningKey {
-            bytes: SecretSlice::from(key.expose_secret().to_vec()),
-            field,
-        });
+        secrets.signing_key = Some(signing_key(obs)?);
     }
     Ok(secrets)
 }
 
-/// Validates the merged input against `inputSchema` and the merged parameters against
-/// `parametersSchema`. A schema that does not compile is the connector's fault, and says so.
-pub fn check(resolved: &Resolved, parameters: &Map<String, Value>) -> Result<(), Error> {
-    let (connector, label) = (&resolved.connector, &resolved.connector_label);
-    let what = "input (spec.input with spec.inputFrom)";
-    input(connector, label, what, resolved.input.expose())?;
-    let what =
-        format!("connector parameters ({label} spec.parameters with spec.connectorParameters)");
-    self::parameters(connector, label, &what, parameters)
-}
-
-/// Checks `input` (described as `what`) against the connector `label`'s `inputSchema`.
-pub fn input(
-    connector: &ConnectorSpec,
-    label: &str,
-    what: &str,
-    input: &Map<String, Value>,
-) -> Result<(), Error> {
-    let Some(schema) = &connector.input_schema else {
-        return Ok(());
+fn signing_key(obs: &Observed<'_>) -> Result<SigningKey, Error> {
+    let field = format!("{} auth.signingKeyRef", obs.resolved.connector_label);
+    let reference = obs.resolved.auth.signing_key_ref.as_ref();
+    let (Some(read), Some(reference)) = (&obs.referenced.signing_key, reference) else {
+        return Err(Error::InvalidConnector(format!(
+            "{field} is required for tenant-token"
+        )));
     };
-    let validator = schemas::compile(&schema.to_value()).map_err(|err| {
-        Error::InvalidConnector(format!("{label} spec.inputSchema does not compile: {err}"))
-    })?;
-    let found = schemas::violations(&validator, &Value::Object(input.clone()));
-    if found.is_empty() {
-        return Ok(());
-    }
-    Err(Error::InvalidInput(format!(
-        "{what} does not match {label} spec.inputSchema: {}",
-        schemas::describe(&found)
-    )))
-}
-
-/// Checks merged connector parameters (described as `what`) against the connector
-/// `label`'s `parametersSchema`.
-pub fn parameters(
-    connector: &ConnectorSpec,
-    label: &str,
-    what: &str,
-    parameters: &Map<String, Value>,
-) -> Result<(), Error> {
-    let Some(schema) = &connector.parameters_schema else {
-        return Ok(());
-    };
-    let validator = schemas::compile(&schema.to_value()).map_err(|err| {
-        Error::InvalidConnector(format!(
-            "{label} spec.parametersSchema does not compile: {err}"
-        ))
-    })?;
-    let found = schemas::violations(&validator, &Value::Object(parameters.clone()));
-    if found.is_empty() {
-        return Ok(());
-    }
-    Err(Error::InvalidParameters(format!(
-        "{what} do not match spec.parametersSchema: {}",
-        schemas::describe(&found)
-    )))
+    let key = read
+        .data
+        .get(&reference.key)
+        .ok_or_else(|| Error::SecretKeyNotFound {
+            name: read.name.clone(),
+            key: reference.key.clone(),
+            field: field.clone(),
+        })?;
+    Ok(SigningKey {
+        bytes: SecretSlice::from(key.expose_secret().to_vec()),
+        field,
+    })
 }
