@@ -56,8 +56,11 @@ pub struct Owner {
 /// [`forget`]: Compiled::forget
 #[derive(Default)]
 pub struct Compiled {
-    by_owner: Mutex<HashMap<String, (Option<i64>, HashMap<&'static str, Arc<Validator>>)>>,
+    by_owner: Mutex<HashMap<String, Generation>>,
 }
+
+/// One owner's compiled schemas, of the generation they were compiled for.
+type Generation = (Option<i64>, HashMap<&'static str, Arc<Validator>>);
 
 impl Compiled {
     /// The compiled `schema`, known to `owner` as `which` (`inputSchema`, ...). Without an
@@ -101,12 +104,7 @@ impl Compiled {
         self.lock().len()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        HashMap<String, (Option<i64>, HashMap<&'static str, Arc<Validator>>)>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Generation>> {
         // Inserts and removals are single calls: a panic elsewhere cannot leave the map
         // half-changed, so a poisoned lock is still good to use.
         self.by_owner.lock().unwrap_or_else(PoisonError::into_inner)

@@ -661,12 +661,20 @@ mod tests {
         let conns = store::<Connection>(vec![stripe()]);
         let connector: Connector = serde_json::from_value(json!({
             "apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector",
-            "metadata": {"name": "stripe", "namespace": "acme", "generation": 1},
+            "metadata": {"name": "stripe", "namespace": "acme", "generation": 1, "uid": "c-1"},
             "spec": {"auth": {"type": "static", "credentials": {}}},
         }))
         .expect("a valid Connector");
         let events = futures::stream::iter(listed_then_gone(vec![connector]));
-        let mapper = using_connector(conns);
+        let schemas = Arc::new(crate::schemas::Compiled::default());
+        let owner = crate::schemas::Owner {
+            uid: "c-1".to_owned(),
+            generation: Some(1),
+        };
+        schemas
+            .get(Some(&owner), "inputSchema", &json!({"type": "object"}))
+            .expect("a schema that compiles");
+        let mapper = using_connector(conns, schemas.clone());
         let woken: Vec<Affected> = futures::executor::block_on(
             triggers::spec_changes(events)
                 .map(|c| mapper(c.expect("no watch errors")))
@@ -678,6 +686,7 @@ mod tests {
             [vec![stripe.clone()], vec![stripe]],
             "woken when first seen, and when the relist no longer has it"
         );
+        assert_eq!(schemas.owners(), 0, "its compiled schemas are gone with it");
     }
 
     #[test]
