@@ -16,11 +16,17 @@ pub enum Error {
     #[error("Tenant {name:?} not found in this namespace")]
     TenantNotFound { name: String },
 
+    /// A Secret that is not there; `namespace` when it is not the Connection's own.
     #[error("Secret {name:?} not found (named by {field})")]
-    SecretNotFound { name: String, field: String },
+    SecretNotFound {
+        namespace: Option<String>,
+        name: String,
+        field: String,
+    },
 
     #[error("Secret {name:?} has no key {key:?} (named by {field})")]
     SecretKeyNotFound {
+        namespace: Option<String>,
         name: String,
         key: String,
         field: String,
@@ -82,7 +88,58 @@ pub enum Error {
     Kube(#[source] kube::Error),
 }
 
+/// Where a problem lies: the object a person must look at to fix it. For a Connection's
+/// reconcile, its connector and Tenant are the ones its spec names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtFault {
+    /// The Connection's own spec (its input, parameters, auth option, store).
+    Connection,
+    /// Its connector: the spec is wrong, or it is not there.
+    Connector,
+    /// Its Tenant.
+    Tenant,
+    /// A Secret, in the Connection's namespace unless `namespace` says otherwise.
+    Secret {
+        namespace: Option<String>,
+        name: String,
+    },
+    /// The provider, or the way to it.
+    Provider,
+    /// The Kubernetes API server.
+    Kubernetes,
+}
+
 impl Error {
+    /// Which object the error is about.
+    pub fn at_fault(&self) -> AtFault {
+        match self {
+            Self::ConnectorNotFound { .. }
+            | Self::InvalidConnector(_)
+            | Self::InvalidTemplate { .. }
+            | Self::BlockedHost { .. } => AtFault::Connector,
+            Self::TenantNotFound { .. }
+            | Self::InvalidFields(_)
+            | Self::ConnectionsRemaining(_) => AtFault::Tenant,
+            Self::SecretNotFound {
+                namespace, name, ..
+            }
+            | Self::SecretKeyNotFound {
+                namespace, name, ..
+            } => AtFault::Secret {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            },
+            Self::InvalidInput(_) | Self::InvalidParameters(_) => AtFault::Connection,
+            Self::AuthorizationRequired(_)
+            | Self::TokenRevoked(_)
+            | Self::ProviderUnavailable { .. }
+            | Self::TestFailed(_)
+            | Self::DisconnectFailed(_) => AtFault::Provider,
+            Self::RevocationPending { source, .. } => source.at_fault(),
+            Self::Kube(_) => AtFault::Kubernetes,
+        }
+    }
+
     /// The stable reason word for conditions, events and metrics.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -240,6 +240,27 @@ async fn a_connection_waits_for_what_it_refers_to_and_connects_when_it_appears()
         is_ready_with(c, "True", "Connected")
     })
     .await;
+
+    // Each Warning named the object to look at as its related object.
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let all = events.list(&Default::default()).await.unwrap().items;
+    let related = |reason: &str| {
+        let event = all.iter().find(|e| e.reason.as_deref() == Some(reason));
+        let related = event.and_then(|e| e.related.clone())?;
+        Some((related.kind?, related.name?, related.namespace))
+    };
+    let here = Some(ns.to_owned());
+    for (reason, kind, name) in [
+        ("ConnectorNotFound", "Connector", "stripe"),
+        ("TenantNotFound", "Tenant", "acme"),
+        ("SecretNotFound", "Secret", "acme-stripe-input"),
+    ] {
+        assert_eq!(
+            related(reason),
+            Some((kind.to_owned(), name.to_owned(), here.clone())),
+            "{reason}"
+        );
+    }
     cluster.cleanup().await;
 }
 

@@ -15,10 +15,16 @@ use crate::provider::Tools;
 use crate::store::Credentials;
 use crate::{redact, templates};
 
-/// The OAuth app in the values of the `clientSecretRef` Secret `name` (named by `field`).
-pub fn app(name: &str, field: &str, values: &Map<String, Value>) -> Result<App, Error> {
+/// The OAuth app in the values of the `clientSecretRef` Secret `(namespace, name)` (named
+/// by `field`; the namespace when it is not the Connection's).
+pub fn app(
+    (namespace, name): (Option<&str>, &str),
+    field: &str,
+    values: &Map<String, Value>,
+) -> Result<App, Error> {
     let text = |key: &str| values.get(key).and_then(Value::as_str).map(str::to_owned);
     let missing = |key: &str| Error::SecretKeyNotFound {
+        namespace: namespace.map(str::to_owned),
         name: name.to_owned(),
         key: key.to_owned(),
         field: field.to_owned(),

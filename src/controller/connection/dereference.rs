@@ -246,6 +246,7 @@ pub(crate) async fn merge_from_secrets(
                 .get_opt(name)
                 .await?
                 .ok_or_else(|| Error::SecretNotFound {
+                    namespace: None,
                     name: name.clone(),
                     field: at.clone(),
                 })?;
@@ -253,6 +254,7 @@ pub(crate) async fn merge_from_secrets(
         }
         let value = secret_value(&fetched[name], &entry.secret_key_ref.key).ok_or_else(|| {
             Error::SecretKeyNotFound {
+                namespace: None,
                 name: name.clone(),
                 key: entry.secret_key_ref.key.clone(),
                 field: at,
@@ -294,19 +296,21 @@ pub(crate) async fn connector_secret(
     ctx: &Context,
 ) -> Result<Secret, Error> {
     let own = conn.namespace().unwrap_or_default();
-    let namespace = match namespace {
+    let elsewhere = match namespace {
         Some(ns) if ns != own && !resolved.cluster_scoped => {
             return Err(Error::InvalidConnector(format!(
                 "{field}.namespace {ns:?}: only a ClusterConnector may name a Secret in another namespace; remove it or move the Secret to {own:?}"
             )));
         }
-        Some(ns) => ns.to_owned(),
-        None => own,
+        Some(ns) if ns != own => Some(ns.to_owned()),
+        _ => None,
     };
-    Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+    let namespace = elsewhere.as_deref().unwrap_or(&own);
+    Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
         .await?
         .ok_or_else(|| Error::SecretNotFound {
+            namespace: elsewhere.clone(),
             name: name.to_owned(),
             field: field.to_owned(),
         })

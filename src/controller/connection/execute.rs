@@ -3,6 +3,7 @@
 //! request. What happened is returned for status; status is written by [`write_status`]
 //! only when it changed.
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::api::Api;
@@ -298,10 +299,12 @@ async fn test(
 }
 
 /// Writes `next` if it differs from the Connection's status, and records an event when the
-/// Ready condition or its reason changed. Returns whether it wrote.
+/// Ready condition or its reason changed, naming `related`, the object at fault. Returns
+/// whether it wrote.
 pub async fn write_status(
     conn: &Connection,
     next: ConnectionStatus,
+    related: Option<ObjectReference>,
     ctx: &Context,
 ) -> Result<bool, Error> {
     let current = conn.status.clone().unwrap_or_default();
@@ -311,7 +314,7 @@ pub async fn write_status(
     let namespace = conn.metadata.namespace.as_deref().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), namespace);
     ctx.apply_status(api, conn, &next).await?;
-    if let Some(event) = status::transition(&current, &next) {
+    if let Some(event) = status::transition(&current, &next, related) {
         publish(conn, ctx, event).await;
     }
     Ok(true)

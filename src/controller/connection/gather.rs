@@ -44,6 +44,8 @@ pub struct Observed<'a> {
 
 /// A Secret a connector names, as read.
 pub struct SecretRead {
+    /// Its namespace when it is not the Connection's.
+    pub namespace: Option<String>,
     pub name: String,
     /// The field that names it, for messages.
     pub field: String,
@@ -168,7 +170,11 @@ async fn read(
 ) -> Result<SecretRead, Error> {
     let secret =
         dereference::connector_secret(conn, resolved, name, namespace, &field, ctx).await?;
+    let own = conn.namespace();
     Ok(SecretRead {
+        namespace: namespace
+            .filter(|ns| Some(*ns) != own.as_deref())
+            .map(str::to_owned),
         name: name.to_owned(),
         field,
         data: secret

@@ -106,7 +106,7 @@ async fn apply(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
         Mode::Pause { tenant } => {
             ctx.metrics
                 .reconciled("Connection", status::TENANT_SUSPENDED);
-            execute::write_status(conn, status::paused(conn, &tenant, now), ctx).await?;
+            execute::write_status(conn, status::paused(conn, &tenant, now), None, ctx).await?;
             Ok(Action::await_change())
         }
         Mode::Reconcile => connect(conn, ctx, now).await,
@@ -148,7 +148,7 @@ async fn connect(conn: &Connection, ctx: &Context, now: Timestamp) -> Result<Act
         test_interval: plan.test_interval,
     };
     let (next, action) = status::connected(conn, &connected, now, dice);
-    execute::write_status(conn, next, ctx).await?;
+    execute::write_status(conn, next, None, ctx).await?;
     Ok(action)
 }
 
@@ -177,7 +177,8 @@ async fn report(
         authorization_url: link,
     };
     let (next, action) = status::failed(conn, failed, now, &mut schedule::random);
-    execute::write_status(conn, next, ctx).await?;
+    let related = status::related(conn, &error.at_fault());
+    execute::write_status(conn, next, related, ctx).await?;
     Ok(action)
 }
 

@@ -37,13 +37,13 @@ pub async fn on_request(conn: &Connection, ctx: &Context, now: Timestamp) -> Res
         let message = redact(&err.to_string(), &values(stored.as_ref()));
         let (next, delay) =
             status::revocation_failed(conn, &err, &message, now, &mut schedule::random);
-        write_status(conn, next, ctx).await?;
+        write_status(conn, next, None, ctx).await?;
         return Ok(Action::requeue(delay));
     }
     if let (Ok(store), Some(_)) = (store, &current) {
         store.delete(conn).await?;
     }
-    write_status(conn, status::disconnected(conn, now), ctx).await?;
+    write_status(conn, status::disconnected(conn, now), None, ctx).await?;
     Ok(Action::await_change())
 }
 
@@ -91,7 +91,7 @@ async fn held_or_abandoned(
         );
         let (next, delay) =
             status::revocation_failed(conn, &err, &message, now, &mut schedule::random);
-        write_status(conn, next, ctx).await?;
+        write_status(conn, next, None, ctx).await?;
         // An error, so that the finalizer stays; its retry time is the backoff.
         return Err(Error::RevocationPending {
             source: Box::new(err),

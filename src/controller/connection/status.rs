@@ -12,11 +12,15 @@ use kube::runtime::events::{Event, EventType};
 
 use super::outcome::{Done, Retry, Schedule, Stage};
 use super::schedule::{self, BACKOFF_MIN, Dice};
-use crate::api::{Connection, ConnectionState, ConnectionStatus, CredentialsReference};
+use k8s_openapi::api::core::v1::ObjectReference;
+
+use crate::api::{
+    Connection, ConnectionState, ConnectionStatus, ConnectorKind, CredentialsReference,
+};
 use crate::controller::conditions::{
     self, AUTHORIZED, Desired, READY, RECONCILING, STALLED, TESTED,
 };
-use crate::error::Error;
+use crate::error::{AtFault, Error};
 
 /// The conditions and state for a connected Connection.
 fn connected_conditions(tested: bool) -> (ConnectionState, Vec<Desired>) {
@@ -348,9 +352,51 @@ pub fn revocation_failed(
     (status, delay)
 }
 
+/// The object at fault, as an Event's related object: the connector or Tenant the
+/// Connection's spec names, or a Secret. None when the fault is the Connection's own, the
+/// provider's or the API server's.
+pub fn related(conn: &Connection, at: &AtFault) -> Option<ObjectReference> {
+    let namespace = conn.metadata.namespace.clone();
+    let plugboard = |kind: &str, name: &str, namespace: Option<String>| ObjectReference {
+        api_version: Some(Connection::api_version(&()).into_owned()),
+        kind: Some(kind.to_owned()),
+        name: Some(name.to_owned()),
+        namespace,
+        ..ObjectReference::default()
+    };
+    match at {
+        AtFault::Connector => {
+            let kind = conn.connector_kind();
+            let scoped = (kind == ConnectorKind::Connector).then_some(namespace);
+            Some(plugboard(
+                kind.as_str(),
+                &conn.spec.connector_ref.name,
+                scoped.flatten(),
+            ))
+        }
+        AtFault::Tenant => Some(plugboard("Tenant", &conn.spec.tenant_ref.name, namespace)),
+        AtFault::Secret {
+            namespace: elsewhere,
+            name,
+        } => Some(ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some("Secret".to_owned()),
+            name: Some(name.clone()),
+            namespace: elsewhere.clone().or(namespace),
+            ..ObjectReference::default()
+        }),
+        AtFault::Connection | AtFault::Provider | AtFault::Kubernetes => None,
+    }
+}
+
 /// The event a status change is worth: a change of Ready or its reason (a reworded message
-/// is not one). Disconnecting and suspending are what someone asked for, not faults.
-pub fn transition(before: &ConnectionStatus, after: &ConnectionStatus) -> Option<Event> {
+/// is not one), about the Connection and naming `related`, the object at fault. Disconnecting
+/// and suspending are what someone asked for, not faults.
+pub fn transition(
+    before: &ConnectionStatus,
+    after: &ConnectionStatus,
+    related: Option<ObjectReference>,
+) -> Option<Event> {
     let ready = |s: &ConnectionStatus| {
         conditions::find(&s.conditions, READY).map(|c| {
             (
@@ -374,6 +420,6 @@ pub fn transition(before: &ConnectionStatus, after: &ConnectionStatus) -> Option
         reason,
         note: Some(message),
         action: "Reconcile".to_owned(),
-        secondary: None,
+        secondary: related,
     })
 }

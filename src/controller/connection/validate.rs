@@ -128,7 +128,8 @@ pub fn connector_secrets(obs: &Observed<'_>) -> Result<ConnectorSecrets, Error> 
             })
             .collect();
         obs.schemas().app(&read.name, &read.field, &values)?;
-        secrets.app = Some(oauth2_app::app(&read.name, &read.field, &values)?);
+        let at = (read.namespace.as_deref(), read.name.as_str());
+        secrets.app = Some(oauth2_app::app(at, &read.field, &values)?);
     }
     if needs.signing_key {
         secrets.signing_key = Some(signing_key(obs)?);
@@ -148,6 +149,7 @@ fn signing_key(obs: &Observed<'_>) -> Result<SigningKey, Error> {
         .data
         .get(&reference.key)
         .ok_or_else(|| Error::SecretKeyNotFound {
+            namespace: read.namespace.clone(),
             name: read.name.clone(),
             key: reference.key.clone(),
             field: field.clone(),
