@@ -116,6 +116,87 @@ fn no_field_has_a_schema_default() {
     assert!(found.is_empty(), "schema defaults at {found:?}");
 }
 
+/// kubectl shows a `date` column as the time since it, and a time in the future as
+/// `<invalid>`: a column of a time to come (when the credentials expire) is a string, the
+/// RFC 3339 time itself; `date` is for times that have passed.
+#[test]
+fn only_past_times_are_date_columns() {
+    let past = [".metadata.creationTimestamp"];
+    for crd in plugboard::crd::all() {
+        for column in crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+        {
+            if column.type_ == "date" {
+                assert!(
+                    past.contains(&column.json_path.as_str()),
+                    "{} column {} is a date of {}: kubectl would print <invalid> for a future time",
+                    crd.spec.names.kind,
+                    column.name,
+                    column.json_path
+                );
+            }
+        }
+    }
+    let connection = plugboard::crd::all().pop().unwrap();
+    let expires = connection.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .find(|c| c.name == "Expires")
+        .expect("an Expires column");
+    assert_eq!(
+        (expires.type_.as_str(), expires.json_path.as_str()),
+        ("string", ".status.credentialsExpireAt")
+    );
+}
+
+/// What `kubectl explain` prints is the description rewrapped to the terminal: a line break
+/// kept from the doc comment would break a sentence in the middle.
+#[test]
+fn descriptions_have_no_line_break_inside_a_paragraph() {
+    fn walk(path: &str, value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    if let (true, Some(text)) = (key == "description", child.as_str()) {
+                        let broken = text.split("\n\n").any(|paragraph| {
+                            paragraph
+                                .lines()
+                                .skip(1)
+                                .any(|line| !line.starts_with("- ") && !line.starts_with("* "))
+                        });
+                        if broken {
+                            found.push(format!("{path}: {text:?}"));
+                        }
+                    } else {
+                        walk(&format!("{path}/{key}"), child, found);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(&format!("{path}/{i}"), child, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for crd in plugboard::crd::all() {
+        walk(
+            &crd.spec.names.kind,
+            &serde_json::to_value(&crd).unwrap(),
+            &mut found,
+        );
+    }
+    assert!(
+        found.is_empty(),
+        "descriptions broken mid-paragraph: {found:#?}"
+    );
+}
+
 #[test]
 fn connection_columns_are_the_documented_ones() {
     let crd = plugboard::crd::all().pop().unwrap();

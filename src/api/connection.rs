@@ -33,7 +33,7 @@ use super::common::{FreeForm, ValueFromSecret};
     ),
     printcolumn(
         name = "Expires",
-        type_ = "date",
+        type_ = "string",
         json_path = ".status.credentialsExpireAt"
     ),
     printcolumn(

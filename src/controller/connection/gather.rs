@@ -15,7 +15,7 @@ use super::dereference::{self, Resolved};
 use super::unsaved::Kept;
 use super::validate::Schemas;
 use crate::api::{Connection, ConnectorSpec};
-use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, TenantView};
+use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, Needs, TenantView};
 use crate::controller::Context;
 use crate::error::Error;
 use crate::schemas::Compiled;
@@ -102,13 +102,35 @@ impl Observed<'_> {
     }
 }
 
+/// What a gather is for, which decides what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A reconcile: everything.
+    Reconcile,
+    /// Revoking at deletion or disconnect: the connector Secrets only if the method sends
+    /// anything with them, since they are often deleted together with the Connection.
+    Revocation,
+}
+
 /// Reads everything the reconcile of `conn` needs. A missing object or Secret is an error
 /// naming it, for status; a failed API call an `Error::Kube`.
 pub async fn gather<'a>(conn: &'a Connection, ctx: &'a Context) -> Result<Observed<'a>, Error> {
+    gather_for(conn, ctx, Purpose::Reconcile).await
+}
+
+/// Reads what `purpose` needs of `conn`.
+pub async fn gather_for<'a>(
+    conn: &'a Connection,
+    ctx: &'a Context,
+    purpose: Purpose,
+) -> Result<Observed<'a>, Error> {
     let store = ctx.stores.of(conn)?;
     let resolved = dereference::resolve(conn, ctx).await?;
     let method = crate::auth::method_of(resolved.auth.type_)?;
-    let needs = method.needs();
+    let needs = match purpose {
+        Purpose::Revocation if !method.revokes(&resolved.auth) => Needs::default(),
+        _ => method.needs(),
+    };
     let mut referenced = Referenced::default();
     if needs.app
         && let Some(reference) = &resolved.auth.client_secret_ref

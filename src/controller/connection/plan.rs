@@ -144,12 +144,17 @@ pub struct Connect {
 pub struct Facts {
     /// `status.nextRefreshAt`.
     pub scheduled: Option<Timestamp>,
+    /// `status.credentialsExpireAt`: the expiry of the tokens `scheduled` was set for.
+    pub scheduled_for: Option<Timestamp>,
     /// The refresh request annotation.
     pub requested: Option<String>,
     /// `status.refreshRequestedAt`: the request last answered.
     pub answered: Option<String>,
     /// `status.nextRetryAt`.
     pub retry_at: Option<Timestamp>,
+    /// Whether status says Ready: a retry pending then is a refresh's, whose failure kept
+    /// the Connection connected (a failed test's leaves it not Ready).
+    pub connected: bool,
 }
 
 impl Facts {
@@ -158,9 +163,13 @@ impl Facts {
         let time = |t: Option<&String>| t.and_then(|t| t.parse::<Timestamp>().ok());
         Self {
             scheduled: time(status.and_then(|s| s.next_refresh_at.as_ref())),
+            scheduled_for: time(status.and_then(|s| s.credentials_expire_at.as_ref())),
             requested: conn.annotations().get(REFRESH_REQUESTED_AT).cloned(),
             answered: status.and_then(|s| s.refresh_requested_at.clone()),
             retry_at: time(status.and_then(|s| s.next_retry_at.as_ref())),
+            connected: status
+                .and_then(|s| conditions::is_true(&s.conditions, conditions::READY))
+                .unwrap_or(false),
         }
     }
 
@@ -175,6 +184,23 @@ pub fn plan(obs: &Observed<'_>, now: Timestamp, dice: Dice<'_>, allow_private: b
         error,
         stage: Stage::Credentials,
     };
+    let test_spec = obs.resolved.connector.test.as_ref();
+    let test_interval = test_spec.and_then(|t| t.interval).map(Duration::from);
+    let test = match test_spec {
+        None => Test::None,
+        Some(_) => test_due(obs.conn, test_interval, now).map_or(Test::IfChanged, Test::Due),
+    };
+    // Tokens waiting in memory are the only copy of a rotated refresh token: they are stored
+    // before anything is judged, so that no check failing now (an app Secret, a host)
+    // keeps them from the store. The reconcile their write wakes judges the rest.
+    if obs.kept.is_some() {
+        return Plan::Connect(Connect {
+            secrets: ConnectorSecrets::default(),
+            step: Step::StoreKept,
+            test,
+            test_interval,
+        });
+    }
     let secrets = match validate::all(obs, allow_private) {
         Ok(secrets) => secrets,
         Err(error) => return fail(error),
@@ -184,15 +210,9 @@ pub fn plan(obs: &Observed<'_>, now: Timestamp, dice: Dice<'_>, allow_private: b
         Err(error) => return fail(error),
     };
     let facts = Facts::of(obs.conn);
-    let step = match credentials(held, obs.kept.is_some(), &facts, now, dice) {
+    let step = match credentials(held, &facts, now, dice) {
         Ok(step) => step,
         Err(error) => return fail(error),
-    };
-    let test_spec = obs.resolved.connector.test.as_ref();
-    let test_interval = test_spec.and_then(|t| t.interval).map(Duration::from);
-    let test = match test_spec {
-        None => Test::None,
-        Some(_) => test_due(obs.conn, test_interval, now).map_or(Test::IfChanged, Test::Due),
     };
     Plan::Connect(Connect {
         secrets,
@@ -205,7 +225,6 @@ pub fn plan(obs: &Observed<'_>, now: Timestamp, dice: Dice<'_>, allow_private: b
 /// The credentials step: the first check of the chain that applies.
 pub fn credentials(
     held: Option<Held>,
-    kept: bool,
     facts: &Facts,
     now: Timestamp,
     dice: Dice<'_>,
@@ -219,9 +238,6 @@ pub fn credentials(
     let Some(held) = held else {
         return Ok(obtain(Why::FromInput, None, None));
     };
-    if kept {
-        return Ok(Step::StoreKept);
-    }
     if !held.usable {
         if held.needs_consent {
             return Err(Error::AuthorizationRequired(
@@ -233,21 +249,35 @@ pub fn credentials(
     if !held.current {
         return Ok(obtain(Why::Outdated, Some(held), None));
     }
-    // The stored tokens' refresh time: the one status recorded, or for tokens that came
-    // without one (from the consent callback) a margin before their expiry. Their issue
-    // time is unknown, so no minimum gap: tokens stored already expired are refreshed at once.
-    let due = facts
+    // The stored tokens' refresh time: the one status recorded for them, or a margin before
+    // their expiry for tokens status has no record of: from the consent callback, or stored
+    // by a reconcile that stopped (a restart) before it wrote status, whose record is the
+    // old tokens'. Their issue time is unknown, so no minimum gap: tokens stored already
+    // expired are refreshed at once.
+    let recorded = facts
         .scheduled
-        .or_else(|| held.expires_at.map(|e| schedule::ahead_of(e, now, dice)));
+        .filter(|_| facts.scheduled_for == held.expires_at);
+    let due = recorded.or_else(|| held.expires_at.map(|e| schedule::ahead_of(e, now, dice)));
     if facts.forced() {
         return Ok(obtain(Why::RefreshRequested, Some(held), due));
     }
     let valid = held.expires_at.is_none_or(|e| now < e);
-    if let Some(retry_at) = facts.retry_at.filter(|at| now < *at && valid) {
+    // A refresh that failed while the Connection stayed connected is retried at its time
+    // (its backoff, the provider's Retry-After), not at every wake-up before it.
+    let retrying = facts.retry_at.filter(|at| now < *at && facts.connected);
+    if let Some(retry_at) = retrying.filter(|_| valid) {
         return Ok(Step::Keep {
             why: Why::RetryPending,
             next_refresh_at: due,
             retry_at: Some(retry_at),
+            held,
+        });
+    }
+    if due.is_none_or(|due| now < due) {
+        return Ok(Step::Keep {
+            why: Why::Fresh,
+            next_refresh_at: due,
+            retry_at: None,
             held,
         });
     }
@@ -263,15 +293,7 @@ pub fn credentials(
             held,
         });
     }
-    if due.is_some_and(|due| now >= due) {
-        return Ok(obtain(Why::RefreshDue, Some(held), due));
-    }
-    Ok(Step::Keep {
-        why: Why::Fresh,
-        next_refresh_at: due,
-        retry_at: None,
-        held,
-    })
+    Ok(obtain(Why::RefreshDue, Some(held), due))
 }
 
 /// What obtaining ended in, for status.

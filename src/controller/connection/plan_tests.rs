@@ -9,7 +9,7 @@ use kube::runtime::controller::Action;
 use super::*;
 use crate::api::{Connection, ConnectionStatus};
 use crate::auth::method::{Fresh, Held};
-use crate::controller::conditions::{Desired, TESTED, merge};
+use crate::controller::conditions::{Desired, READY, TESTED, merge};
 use crate::controller::connection::outcome::{Done, Retry, Schedule};
 use crate::controller::connection::status;
 
@@ -56,14 +56,33 @@ impl ConnectionBuilder {
         self
     }
 
-    fn scheduled(self, due: Timestamp) -> Self {
-        self.status(|s| s.next_refresh_at = Some(due.to_string()))
+    /// Status records `due` as the refresh time of tokens that expire at `expires`.
+    fn scheduled_for(self, due: Timestamp, expires: Timestamp) -> Self {
+        self.status(|s| {
+            s.next_refresh_at = Some(due.to_string());
+            s.credentials_expire_at = Some(expires.to_string());
+        })
     }
 
+    /// A failed refresh while connected: Ready, and a retry at `retry_at`.
     fn retrying_until(self, retry_at: Timestamp, attempts: u32) -> Self {
-        self.status(|s| {
+        self.ready(true).status(|s| {
             s.next_retry_at = Some(retry_at.to_string());
             s.retry_attempts = Some(attempts);
+        })
+    }
+
+    fn ready(self, ready: bool) -> Self {
+        let reason = if ready { "Connected" } else { "TestFailed" };
+        let ready = merge(
+            &[],
+            &[Desired::new(READY, ready, reason, "")],
+            Some(1),
+            &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now()),
+        );
+        self.status(|s| {
+            s.conditions.retain(|c| c.type_ != "Ready");
+            s.conditions.extend(ready);
         })
     }
 
@@ -118,7 +137,7 @@ fn tokens(expires_in: i64) -> Held {
 }
 
 fn step(conn: &Connection, held: Option<Held>, roll: f64) -> Result<Step, crate::error::Error> {
-    credentials(held, false, &Facts::of(conn), now(), &mut || roll)
+    credentials(held, &Facts::of(conn), now(), &mut || roll)
 }
 
 fn why(step: &Result<Step, crate::error::Error>) -> &'static str {
@@ -190,7 +209,7 @@ fn cases_of_what_status_says() -> Vec<Case> {
     vec![
         (
             "the recorded refresh time has come",
-            connection().scheduled(later(-1)).build(),
+            connection().scheduled_for(later(-1), later(3600)).build(),
             Some(tokens(3600)),
             "RefreshDue",
         ),
@@ -209,7 +228,7 @@ fn cases_of_what_status_says() -> Vec<Case> {
         (
             "a failed refresh retries later, the token still works",
             connection()
-                .scheduled(later(-60))
+                .scheduled_for(later(-60), later(600))
                 .retrying_until(later(30), 2)
                 .build(),
             Some(tokens(600)),
@@ -218,7 +237,7 @@ fn cases_of_what_status_says() -> Vec<Case> {
         (
             "a retry time that has passed",
             connection()
-                .scheduled(later(-60))
+                .scheduled_for(later(-60), later(600))
                 .retrying_until(later(-1), 2)
                 .build(),
             Some(tokens(600)),
@@ -234,8 +253,27 @@ fn cases_of_what_status_says() -> Vec<Case> {
             "RefreshRequested",
         ),
         (
+            "a failed test's retry does not hold a refresh that is due",
+            connection()
+                .scheduled_for(later(-60), later(600))
+                .retrying_until(later(30), 2)
+                .ready(false)
+                .build(),
+            Some(tokens(600)),
+            "RefreshDue",
+        ),
+        (
+            "no refresh token, before its refresh time",
+            connection().scheduled_for(later(60), later(600)).build(),
+            Some(Held {
+                renewable: false,
+                ..tokens(600)
+            }),
+            "Fresh",
+        ),
+        (
             "no refresh token, not expired",
-            connection().scheduled(later(-60)).build(),
+            connection().scheduled_for(later(-60), later(600)).build(),
             Some(no_refresh_token),
             "NotRenewable",
         ),
@@ -250,6 +288,23 @@ fn the_credentials_step_follows_the_chain_of_checks_in_order() {
     for (case, conn, held, expected) in cases {
         assert_eq!(why(&step(&conn, held, 0.5)), expected, "{case}");
     }
+}
+
+#[test]
+fn tokens_stored_before_a_restart_lost_their_status_write_are_not_refreshed_again() {
+    // Status still records the old tokens' schedule: due a minute ago, for tokens that
+    // expired then. The store holds the new ones, an hour long.
+    let conn = connection().scheduled_for(later(-60), later(-30)).build();
+    let Ok(Step::Keep {
+        why,
+        next_refresh_at,
+        ..
+    }) = step(&conn, Some(tokens(3600)), 0.0)
+    else {
+        panic!("the new tokens are kept");
+    };
+    assert_eq!(why, Why::Fresh);
+    assert_eq!(next_refresh_at, Some(later(3600 - 720)), "their own margin");
 }
 
 #[test]
@@ -292,7 +347,11 @@ fn a_token_without_refresh_token_is_used_until_it_expires() {
     };
     let Ok(Step::Keep {
         next_refresh_at, ..
-    }) = step(&connection().scheduled(later(-30)).build(), Some(held), 0.5)
+    }) = step(
+        &connection().scheduled_for(later(-30), later(90)).build(),
+        Some(held),
+        0.5,
+    )
     else {
         panic!("kept until expiry");
     };

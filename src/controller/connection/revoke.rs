@@ -131,7 +131,7 @@ async fn revoke(
         // No connector, or no auth method to choose: nothing to send.
         Err(_) => return Ok(()),
     }
-    let obs = match gather::gather(conn, ctx).await {
+    let obs = match gather::gather_for(conn, ctx, gather::Purpose::Revocation).await {
         Ok(obs) => obs,
         // Without its connector there is no disconnect request to send.
         Err(Error::ConnectorNotFound { .. } | Error::TenantNotFound { .. }) => return Ok(()),
@@ -141,10 +141,12 @@ async fn revoke(
 }
 
 async fn send(obs: &Observed<'_>, stored: &Credentials, ctx: &Context) -> Result<(), Error> {
-    let secrets = validate::connector_secrets(obs)?;
-    let mut inputs = obs.inputs(&secrets);
-    inputs.stored = stored;
-    obs.method.revoke(&inputs, ctx.tools()).await?;
+    if obs.method.revokes(&obs.resolved.auth) {
+        let secrets = validate::connector_secrets(obs)?;
+        let mut inputs = obs.inputs(&secrets);
+        inputs.stored = stored;
+        obs.method.revoke(&inputs, ctx.tools()).await?;
+    }
     let connector = &obs.resolved.connector;
     let (Some(request), Some(client)) = (&connector.disconnect, &connector.api_client) else {
         return Ok(());
