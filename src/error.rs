@@ -66,6 +66,18 @@ pub enum Error {
         retry_after: Option<std::time::Duration>,
     },
 
+    /// The credentials expired while a failed refresh waits for its retry (the provider's
+    /// Retry-After, or the backoff), which stays as it was.
+    #[error("{message}")]
+    CredentialsExpired {
+        message: String,
+        retry_at: k8s_openapi::jiff::Timestamp,
+    },
+
+    /// The API server refused to store the credentials; the message is its own, scrubbed.
+    #[error("{0}")]
+    CredentialsNotStored(String),
+
     #[error("{0}")]
     TestFailed(String),
 
@@ -133,10 +145,11 @@ impl Error {
             Self::AuthorizationRequired(_)
             | Self::TokenRevoked(_)
             | Self::ProviderUnavailable { .. }
+            | Self::CredentialsExpired { .. }
             | Self::TestFailed(_)
             | Self::DisconnectFailed(_) => AtFault::Provider,
             Self::RevocationPending { source, .. } => source.at_fault(),
-            Self::Kube(_) => AtFault::Kubernetes,
+            Self::Kube(_) | Self::CredentialsNotStored(_) => AtFault::Kubernetes,
         }
     }
 
@@ -155,6 +168,8 @@ impl Error {
             Self::AuthorizationRequired(_) => "AuthorizationRequired",
             Self::TokenRevoked(_) => "TokenRevoked",
             Self::ProviderUnavailable { .. } => "ProviderUnavailable",
+            Self::CredentialsExpired { .. } => "CredentialsExpired",
+            Self::CredentialsNotStored(_) => "CredentialsNotStored",
             Self::TestFailed(_) => "TestFailed",
             Self::DisconnectFailed(_) => "DisconnectFailed",
             Self::ConnectionsRemaining(_) => "ConnectionsRemaining",
@@ -171,6 +186,8 @@ impl Error {
         matches!(
             self,
             Self::ProviderUnavailable { .. }
+                | Self::CredentialsExpired { .. }
+                | Self::CredentialsNotStored(_)
                 | Self::TestFailed(_)
                 | Self::DisconnectFailed(_)
                 | Self::ConnectionsRemaining(_)

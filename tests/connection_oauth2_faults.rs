@@ -295,7 +295,25 @@ async fn rotated_tokens_the_api_server_refuses_to_store_are_stored_once_it_accep
         .await;
     s.connect().await;
     s.wait_for_token_requests(1).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Status says why, in the API server's words, and never with the tokens kept.
+    let conn = wait_for(&s.apis.2, CONN, "CredentialsNotStored", |c| {
+        is_ready_with(c, "False", "CredentialsNotStored")
+    })
+    .await;
+    let message = condition(&conn, "Ready").unwrap().message.clone();
+    assert!(
+        message.contains("refused to store the credentials") && message.contains("422"),
+        "{message}"
+    );
+    let text = serde_json::to_string(&conn.status).unwrap();
+    assert!(!text.contains("rt-2") && !text.contains("at-2"), "{text}");
+    assert_eq!(condition(&conn, "Reconciling").unwrap().status, "True");
+    assert!(
+        s.event_reasons()
+            .await
+            .contains(&"TokensKeptInMemory".to_owned()),
+        "a Warning says the tokens wait in memory"
+    );
     assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-1"));
     // The administrator removes the stuck Secret; the kept tokens are stored, not lost.
     s.apis.3.delete(SECRET, &Default::default()).await.unwrap();
@@ -581,6 +599,56 @@ async fn a_scheduled_refresh_that_fails_waits_for_its_retry_instead_of_asking_ev
         "Retry-After 30 s is honoured: next retry in {wait}s"
     );
     assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-2"));
+    s.cluster.cleanup().await;
+}
+
+/// A Retry-After longer than the token's life: once the token has expired, status says so
+/// while the refresh still waits for the provider's time.
+#[tokio::test]
+async fn credentials_that_expire_while_a_refresh_waits_for_retry_after_are_reported_expired() {
+    let s = Scenario::start(expired()).await;
+    let mut short = json!({"access_token": "at-2", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 8});
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(200).set_body_json(short.take()))
+        .mount(&s.provider)
+        .await;
+    refresh_with("rt-2")
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "60"))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let waiting = wait_for(&s.apis.2, CONN, "a retry is scheduled", |c| {
+        c.status.as_ref().and_then(|s| s.retry_attempts) == Some(1)
+    })
+    .await;
+    assert_eq!(ready(&waiting).unwrap().1, "Connected");
+    let retry_at = waiting.status.unwrap().next_retry_at.unwrap();
+    let conn = wait_for(&s.apis.2, CONN, "CredentialsExpired", |c| {
+        is_ready_with(c, "False", "CredentialsExpired")
+    })
+    .await;
+    let status = conn.status.clone().unwrap();
+    assert_eq!(
+        status.next_retry_at.as_deref(),
+        Some(retry_at.as_str()),
+        "the retry keeps its time"
+    );
+    assert_eq!(status.retry_attempts, Some(1));
+    assert!(
+        seconds_until(&retry_at) > 30,
+        "Retry-After 60 s is still honoured"
+    );
+    let message = condition(&conn, "Ready").unwrap().message.clone();
+    assert!(message.contains("retried at"), "{message}");
+    let asked = s
+        .provider
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("refresh_token=rt-2"))
+        .count();
+    assert_eq!(asked, 1, "nothing is asked before the provider's time");
     s.cluster.cleanup().await;
 }
 

@@ -234,13 +234,16 @@ async fn store_credentials(
         let over = in_use
             .issued
             .then(|| current.map_or("", |s| s.version.as_str()));
-        if let Err(err) = obs
-            .store
-            .write(obs.conn, &want, Writer::Controller, over)
-            .await
-        {
+        let written = obs.store.write(obs.conn, &want, Writer::Controller, over);
+        if let Err(err) = written.await {
+            let err = not_stored(err);
             if in_use.issued {
                 ctx.unsaved.keep(obs.conn, kept(in_use));
+                let note = format!(
+                    "new tokens could not be stored ({}); they are kept in memory and stored by the next attempt, and a restart of the operator before then loses them",
+                    err.reason()
+                );
+                event(obs.conn, ctx, true, "TokensKeptInMemory", note).await;
             }
             return Err(Fault::Unstored(err));
         }
@@ -251,6 +254,21 @@ async fn store_credentials(
     match rendered {
         Ok(client) => Ok((needed, client)),
         Err(err) => Err(Fault::Stored(err)),
+    }
+}
+
+/// A refused store write as the error status shows: the API server's own words (which name
+/// the field it refused; the caller scrubs the credential values), as a transient error.
+fn not_stored(err: Error) -> Error {
+    match err {
+        Error::Kube(kube::Error::Api(status)) => Error::CredentialsNotStored(format!(
+            "the API server refused to store the credentials ({} {}): {}",
+            status.code, status.reason, status.message
+        )),
+        Error::Kube(other) => {
+            Error::CredentialsNotStored(format!("the credentials could not be stored: {other}"))
+        }
+        other => other,
     }
 }
 

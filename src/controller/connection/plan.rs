@@ -20,6 +20,9 @@ use crate::auth::method::{ConnectorSecrets, Fresh, Held};
 use crate::controller::conditions::{self, TESTED};
 use crate::error::Error;
 
+/// The Ready reason of credentials that expired while their refresh waits for a retry.
+const CREDENTIALS_EXPIRED: &str = "CredentialsExpired";
+
 /// The annotation that asks for one refresh now; its value is echoed in status.
 pub const REFRESH_REQUESTED_AT: &str = "plugboard.dev/refresh-requested-at";
 
@@ -152,9 +155,10 @@ pub struct Facts {
     pub answered: Option<String>,
     /// `status.nextRetryAt`.
     pub retry_at: Option<Timestamp>,
-    /// Whether status says Ready: a retry pending then is a refresh's, whose failure kept
-    /// the Connection connected (a failed test's leaves it not Ready).
-    pub connected: bool,
+    /// Whether the retry pending is a refresh's: status says Ready (a refresh failed while
+    /// the credentials still worked) or that they expired meanwhile. A failed test's retry
+    /// leaves it neither.
+    pub refresh_retrying: bool,
 }
 
 impl Facts {
@@ -167,9 +171,9 @@ impl Facts {
             requested: conn.annotations().get(REFRESH_REQUESTED_AT).cloned(),
             answered: status.and_then(|s| s.refresh_requested_at.clone()),
             retry_at: time(status.and_then(|s| s.next_retry_at.as_ref())),
-            connected: status
-                .and_then(|s| conditions::is_true(&s.conditions, conditions::READY))
-                .unwrap_or(false),
+            refresh_retrying: status
+                .and_then(|s| conditions::find(&s.conditions, conditions::READY))
+                .is_some_and(|c| conditions::holds(c) || c.reason == CREDENTIALS_EXPIRED),
         }
     }
 
@@ -264,14 +268,28 @@ pub fn credentials(
     let valid = held.expires_at.is_none_or(|e| now < e);
     // A refresh that failed while the Connection stayed connected is retried at its time
     // (its backoff, the provider's Retry-After), not at every wake-up before it.
-    let retrying = facts.retry_at.filter(|at| now < *at && facts.connected);
-    if let Some(retry_at) = retrying.filter(|_| valid) {
-        return Ok(Step::Keep {
-            why: Why::RetryPending,
-            next_refresh_at: due,
-            retry_at: Some(retry_at),
-            held,
-        });
+    let retrying = facts
+        .retry_at
+        .filter(|at| now < *at && facts.refresh_retrying);
+    match (retrying, held.expires_at) {
+        (Some(retry_at), _) if valid => {
+            return Ok(Step::Keep {
+                why: Why::RetryPending,
+                next_refresh_at: due,
+                retry_at: Some(retry_at),
+                held,
+            });
+        }
+        // They expired before the retry: say so, and still wait for the retry.
+        (Some(retry_at), Some(expired)) => {
+            return Err(Error::CredentialsExpired {
+                message: format!(
+                    "the credentials expired at {expired} while the provider was unavailable; the refresh is retried at {retry_at}"
+                ),
+                retry_at,
+            });
+        }
+        _ => {}
     }
     if due.is_none_or(|due| now < due) {
         return Ok(Step::Keep {

@@ -226,6 +226,27 @@ fn cases_of_what_status_says() -> Vec<Case> {
             "Fresh",
         ),
         (
+            "no refresh token, before its refresh time",
+            connection().scheduled_for(later(60), later(600)).build(),
+            Some(Held {
+                renewable: false,
+                ..tokens(600)
+            }),
+            "Fresh",
+        ),
+        (
+            "no refresh token, not expired",
+            connection().scheduled_for(later(-60), later(600)).build(),
+            Some(no_refresh_token),
+            "NotRenewable",
+        ),
+    ]
+}
+
+/// What a pending retry decides.
+fn cases_of_retries() -> Vec<Case> {
+    vec![
+        (
             "a failed refresh retries later, the token still works",
             connection()
                 .scheduled_for(later(-60), later(600))
@@ -253,6 +274,18 @@ fn cases_of_what_status_says() -> Vec<Case> {
             "RefreshRequested",
         ),
         (
+            "the token expired while its refresh waits for the retry",
+            connection()
+                .scheduled_for(later(-60), later(-1))
+                .retrying_until(later(30), 1)
+                .build(),
+            Some(Held {
+                expires_at: Some(later(-1)),
+                ..tokens(0)
+            }),
+            "CredentialsExpired",
+        ),
+        (
             "a failed test's retry does not hold a refresh that is due",
             connection()
                 .scheduled_for(later(-60), later(600))
@@ -262,21 +295,6 @@ fn cases_of_what_status_says() -> Vec<Case> {
             Some(tokens(600)),
             "RefreshDue",
         ),
-        (
-            "no refresh token, before its refresh time",
-            connection().scheduled_for(later(60), later(600)).build(),
-            Some(Held {
-                renewable: false,
-                ..tokens(600)
-            }),
-            "Fresh",
-        ),
-        (
-            "no refresh token, not expired",
-            connection().scheduled_for(later(-60), later(600)).build(),
-            Some(no_refresh_token),
-            "NotRenewable",
-        ),
     ]
 }
 
@@ -284,7 +302,8 @@ fn cases_of_what_status_says() -> Vec<Case> {
 fn the_credentials_step_follows_the_chain_of_checks_in_order() {
     let cases = cases_of_what_is_stored()
         .into_iter()
-        .chain(cases_of_what_status_says());
+        .chain(cases_of_what_status_says())
+        .chain(cases_of_retries());
     for (case, conn, held, expected) in cases {
         assert_eq!(why(&step(&conn, held, 0.5)), expected, "{case}");
     }

@@ -246,6 +246,13 @@ pub fn connected(
         let elapsed = last.map(|l| schedule::until(l, now)).unwrap_or_default();
         wake.push(interval.saturating_sub(elapsed).max(BACKOFF_MIN));
     }
+    // While a refresh waits for its retry the credentials may expire first: look again
+    // then, to say so.
+    if done.retry != Retry::None
+        && let Some(expires) = done.schedule.expires_at
+    {
+        wake.push(schedule::until(now, expires).max(BACKOFF_MIN));
+    }
     match (done.retry, retry_in, done.schedule.next_refresh_at) {
         // A failed refresh is due already: the retry, with its backoff and the provider's
         // Retry-After, is when to try again, not the refresh time that has passed.
@@ -283,6 +290,9 @@ pub fn failed(
         Error::ProviderUnavailable { retry_after, .. } => *retry_after,
         _ => None,
     };
+    if let Error::CredentialsExpired { retry_at, .. } = f.error {
+        return expired(conn, &f, *retry_at, now);
+    }
     let retry = f
         .error
         .is_transient()
@@ -306,6 +316,27 @@ pub fn failed(
         status,
         retry.map_or_else(Action::await_change, Action::requeue),
     )
+}
+
+/// Credentials that expired while their refresh waits: the retry stays as it was, its
+/// count and time, and is when to look again.
+fn expired(
+    conn: &Connection,
+    f: &Failed<'_>,
+    retry_at: Timestamp,
+    now: Timestamp,
+) -> (ConnectionStatus, Action) {
+    let status = next(
+        conn,
+        failed_conditions(f.error, f.stage, f.message),
+        now,
+        |s| {
+            s.next_retry_at = Some(retry_at.to_string());
+            s.authorization_url = None;
+        },
+    );
+    let wait = schedule::until(now, retry_at).max(BACKOFF_MIN);
+    (status, Action::requeue(wait))
 }
 
 /// A Connection of a suspended Tenant: nothing is refreshed, tested or scheduled.
