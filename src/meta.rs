@@ -1,6 +1,11 @@
 //! How plugboard marks what it writes, so that people, selectors and server-side apply can
 //! tell its objects and fields from everyone else's.
 
+/// The User-Agent of every request to the API server, so that audit logs tell plugboard's
+/// requests from everyone else's (kube-rs sends none of its own). A write without a field
+/// manager (kube-runtime's finalizer patches) is recorded under its product, `plugboard`.
+pub const USER_AGENT: &str = concat!("plugboard/", env!("CARGO_PKG_VERSION"));
+
 /// The field manager of every write the controller makes. Stable: server-side apply keys
 /// field ownership by it, so renaming it would orphan the fields plugboard owns today.
 pub const FIELD_MANAGER: &str = "plugboard";
@@ -10,3 +15,12 @@ pub const CONSENT_MANAGER: &str = "plugboard-connect";
 /// The label on every object plugboard creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "plugboard";
+
+/// `config` with plugboard's User-Agent on every request.
+pub fn identified(mut config: kube::Config) -> kube::Config {
+    config.headers.push((
+        axum::http::header::USER_AGENT,
+        axum::http::HeaderValue::from_static(USER_AGENT),
+    ));
+    config
+}

@@ -66,9 +66,11 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         .await
         .map_err(|err| OperatorError::NoConfig(one_line(&err)))?;
     let url = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|err| OperatorError::Unreachable {
-        url: url.clone(),
-        reason: one_line(&err),
+    let client = Client::try_from(crate::meta::identified(config)).map_err(|err| {
+        OperatorError::Unreachable {
+            url: url.clone(),
+            reason: one_line(&err),
+        }
     })?;
     // Logging starts after the probe: until then a failure is the one line the caller prints,
     // not that line plus the client library's own error log of the same failure.
