@@ -9,9 +9,11 @@ pub const USER_AGENT: &str = concat!("plugboard/", env!("CARGO_PKG_VERSION"));
 /// The field manager of every write the controller makes. Stable: server-side apply keys
 /// field ownership by it, so renaming it would orphan the fields plugboard owns today.
 pub const FIELD_MANAGER: &str = "plugboard";
-/// The field manager of what the consent callback writes: distinct from the controller's, so
-/// the controller's own applies never remove the consumed-state annotation it owns.
-pub const CONSENT_MANAGER: &str = "plugboard-connect";
+/// The field manager of what the connect endpoints write (the consent callback's tokens and
+/// spent states, `POST /connect`'s objects): distinct from the controller's, so the
+/// controller's own applies never remove what they own, such as the consumed-state
+/// annotation.
+pub const CONNECT_MANAGER: &str = "plugboard-connect";
 /// The label on every object plugboard creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "plugboard";

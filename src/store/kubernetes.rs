@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{CredentialStore, Stored, Want, Writer};
 use crate::api::{Connection, CredentialsReference, CredentialsStoreKind};
 use crate::error::Error;
-use crate::meta::{CONSENT_MANAGER, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::meta::{CONNECT_MANAGER, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// The label that names the Connection a Secret belongs to.
 pub const CONNECTION_LABEL: &str = "plugboard.dev/connection";
@@ -117,7 +117,7 @@ impl SecretStore {
         let (manager, annotations) = match writer {
             Writer::Controller => (FIELD_MANAGER, None),
             Writer::Consent { consumed_states } => (
-                CONSENT_MANAGER,
+                CONNECT_MANAGER,
                 Some(BTreeMap::from([(
                     CONSUMED_STATE.to_owned(),
                     consumed_states.to_owned(),

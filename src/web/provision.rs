@@ -18,9 +18,8 @@ use super::connect_api::{ConnectError, Payload};
 use crate::api::{Connection, ConnectorKind, Tenant};
 use crate::auth::access_token::TenantClaims;
 use crate::controller::Context;
+use crate::meta::CONNECT_MANAGER;
 
-/// The field manager of everything the endpoint writes.
-pub const ENDPOINT_MANAGER: &str = "plugboard-connect";
 /// Marks what the endpoint created, so a person can tell it from what they applied.
 pub const CREATED_BY_LABEL: &str = "plugboard.dev/created-by";
 const CREATED_BY_VALUE: &str = "connect-endpoint";
@@ -159,7 +158,7 @@ pub async fn tenant(
     });
     api.patch(
         &name,
-        &PatchParams::apply(ENDPOINT_MANAGER),
+        &PatchParams::apply(CONNECT_MANAGER),
         &Patch::Apply(patch),
     )
     .await
@@ -329,7 +328,7 @@ pub async fn connection(
     let conn = api
         .patch(
             &name,
-            &PatchParams::apply(ENDPOINT_MANAGER),
+            &PatchParams::apply(CONNECT_MANAGER),
             &Patch::Apply(patch),
         )
         .await
@@ -378,7 +377,7 @@ async fn input_secret(
     patch["kind"] = json!("Secret");
     api.patch(
         name,
-        &PatchParams::apply(ENDPOINT_MANAGER),
+        &PatchParams::apply(CONNECT_MANAGER),
         &Patch::Apply(patch),
     )
     .await
