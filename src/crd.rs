@@ -1,6 +1,8 @@
 //! The CustomResourceDefinitions, generated from the API types.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 use crate::api::{ClusterConnector, Connection, Connector, Tenant};
@@ -22,26 +24,52 @@ pub fn all() -> Vec<CustomResourceDefinition> {
 /// comments, wrapped at 100 columns in the source; `kubectl explain` wraps them again at the
 /// terminal's width, and a line break kept from the source shows as a sentence broken in
 /// the middle. Blank lines (paragraphs) and list items keep their breaks.
-fn explainable(crd: CustomResourceDefinition) -> CustomResourceDefinition {
-    let mut value = serde_json::to_value(&crd).expect("a CRD always serializes");
-    join_descriptions(&mut value);
-    serde_json::from_value(value).expect("joining text keeps the CRD a CRD")
+fn explainable(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            join_descriptions(schema);
+        }
+    }
+    crd
 }
 
-fn join_descriptions(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                match child {
-                    serde_json::Value::String(text) if key == "description" => {
-                        *text = paragraphs(text);
-                    }
-                    other => join_descriptions(other),
-                }
-            }
+fn join_descriptions(schema: &mut JSONSchemaProps) {
+    if let Some(text) = schema.description.as_mut() {
+        *text = paragraphs(text);
+    }
+    let maps = [
+        &mut schema.properties,
+        &mut schema.pattern_properties,
+        &mut schema.definitions,
+    ];
+    for child in maps.into_iter().flatten().flat_map(|m| m.values_mut()) {
+        join_descriptions(child);
+    }
+    let lists = [&mut schema.all_of, &mut schema.any_of, &mut schema.one_of];
+    for child in lists.into_iter().flatten().flatten() {
+        join_descriptions(child);
+    }
+    if let Some(not) = schema.not.as_deref_mut() {
+        join_descriptions(not);
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => join_descriptions(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => {
+            items.iter_mut().for_each(join_descriptions);
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(join_descriptions),
-        _ => {}
+        None => {}
+    }
+    for more in [
+        &mut schema.additional_properties,
+        &mut schema.additional_items,
+    ] {
+        if let Some(JSONSchemaPropsOrBool::Schema(child)) = more.as_mut() {
+            join_descriptions(child);
+        }
     }
 }
 

@@ -29,7 +29,8 @@ async fn the_real_cluster_path_installs_the_crds_and_works_in_a_fresh_namespace(
         cluster.requests().is_none(),
         "a real cluster has no request counter"
     );
-    cluster.assert_no_writes_since(None, "nothing");
+    let mark = cluster.mark_writes().await;
+    cluster.assert_no_writes_since(&mark, "nothing").await;
     let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
     for crd in plugboard::crd::all() {
         let installed = crds.get(&crd.name_any()).await.unwrap();

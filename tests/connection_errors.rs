@@ -122,7 +122,21 @@ async fn input_that_breaks_the_schema_stalls_with_the_pointer_and_without_the_va
             .contains(bad_key),
         "the value leaked: {text}"
     );
-    assert_eq!(events_with_reason(&s, "InvalidInput").await, 1);
+    // The Event is recorded after the status it reports; on a real cluster it may be
+    // listed a moment later, as `kubectl get events` would show it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while events_with_reason(&s, "InvalidInput").await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no InvalidInput event"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        events_with_reason(&s, "InvalidInput").await,
+        1,
+        "one, not one per reconcile"
+    );
     s.cluster.cleanup().await;
 }
 

@@ -287,11 +287,14 @@ async fn an_unchanged_connection_reconciles_without_writing() {
         )
         .await
         .unwrap();
-    let before = cluster.requests();
-    let reads_before = before.as_ref().map(|r| r.count("get", "secrets"));
+    // Counted before the mark, whose listing takes long enough for the reconcile to run.
+    let reads_before = cluster.requests().map(|r| r.count("get", "secrets"));
+    let mark = cluster.mark_writes().await;
     cluster.wait_until_secrets_read_again(reads_before).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    cluster.assert_no_writes_since(before.as_ref(), "a reconcile that finds nothing to do");
+    cluster
+        .assert_no_writes_since(&mark, "a reconcile that finds nothing to do")
+        .await;
     cluster.cleanup().await;
 }
 

@@ -766,3 +766,66 @@ async fn a_token_endpoint_at_the_metadata_address_is_blocked() {
     );
     cluster.cleanup().await;
 }
+
+/// Some providers (the old Azure AD v1 endpoint among them) send `expires_in` as a string:
+/// the answer is read, the rotated refresh token stored, the expiry known.
+#[tokio::test]
+async fn a_token_response_with_expires_in_as_a_string_is_read_and_its_rotation_kept() {
+    let s = Scenario::start(expired()).await;
+    let body = json!({"access_token": "at-2", "refresh_token": "rt-2", "token_type": "Bearer", "expires_in": "3599", "ext_expires_in": "3599"});
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    let conn = wait_for(&s.apis.2, CONN, "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-2"));
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-2"));
+    let expires = conn
+        .status
+        .unwrap()
+        .credentials_expire_at
+        .expect("an expiry");
+    let left = seconds_until(&expires);
+    assert!((3500..=3600).contains(&left), "expires in {left}s");
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}
+
+/// A 2xx answer that is no token response but carries a refresh token: the provider has
+/// rotated it, so it is stored before anything else, and the failure shown.
+#[tokio::test]
+async fn a_refresh_token_in_an_unreadable_answer_is_stored_and_used_next() {
+    let s = Scenario::start(expired()).await;
+    let broken = json!({"refresh_token": "rt-2", "token_type": "bearer", "expires_in": "never"});
+    refresh_with("rt-1")
+        .respond_with(ResponseTemplate::new(200).set_body_json(broken))
+        .expect(1)
+        .mount(&s.provider)
+        .await;
+    refresh_with("rt-2")
+        .respond_with(token("at-3", Some("rt-3")))
+        .mount(&s.provider)
+        .await;
+    s.connect().await;
+    // The salvaged refresh token is spent on the next refresh, not lost.
+    s.wait_for_token_requests(2).await;
+    let conn = wait_for(&s.apis.2, CONN, "Connected with new tokens", |c| {
+        is_ready_with(c, "True", "Connected")
+            && c.status
+                .as_ref()
+                .and_then(|s| s.credentials_expire_at.as_deref())
+                > Some("2021-01-01T00:00:00Z")
+    })
+    .await;
+    assert_eq!(s.stored("refresh_token").await.as_deref(), Some("rt-3"));
+    assert_eq!(s.stored("access_token").await.as_deref(), Some("at-3"));
+    let text = serde_json::to_string(&conn.status).unwrap();
+    assert!(!text.contains("rt-2"), "{text}");
+    s.provider.verify().await;
+    s.cluster.cleanup().await;
+}

@@ -184,10 +184,12 @@ async fn assert_minted_once_and_left_alone(
         )
         .await
         .unwrap();
-    let touched = cluster.requests();
+    let touched = cluster.mark_writes().await;
     cluster.wait_until_secrets_read_again(reads).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    cluster.assert_no_writes_since(touched.as_ref(), "a reconcile of a Connected tenant-token");
+    cluster
+        .assert_no_writes_since(&touched, "a reconcile of a Connected tenant-token")
+        .await;
     match cluster.count_since(before, "patch", "secrets") {
         Some(writes) => assert_eq!(
             writes, 2,

@@ -19,6 +19,7 @@ use super::common::{FreeForm, ValueFromSecret};
     shortname = "conn",
     category = "plugboard",
     doc = "One tenant's connection to one external app: input, connector parameters, and the credentials plugboard obtains, refreshes, tests and stores.",
+    validation = Rule::new("size(self.metadata.name) <= 241 || (has(self.spec.credentials) && has(self.spec.credentials.secretName))").message("metadata.name: at most 241 characters, so that the credentials Secret <name>-credentials has a valid name; use a shorter name or set spec.credentials.secretName"),
     printcolumn(
         name = "Ready",
         type_ = "string",

@@ -131,8 +131,28 @@ async fn refresh(
         }
         other => other,
     };
-    let tokens = result.map_err(app::token_error)?;
+    let tokens = match result {
+        // The answer cannot be read, but the refresh token in it is the only copy of the
+        // rotated one: it is stored with the access token in use, and the error shown.
+        Err(TokenError::Unreadable {
+            message,
+            refresh_token: Some(rotated),
+        }) => return Ok(salvaged(inputs, rotated, message)),
+        other => other.map_err(app::token_error)?,
+    };
     Ok(fresh(inputs, tools, &tokens))
+}
+
+/// The stored credentials with a refresh token salvaged from an unreadable answer.
+fn salvaged(inputs: &Inputs<'_>, refresh_token: SecretString, message: String) -> Fresh {
+    let mut credentials = inputs.stored.clone();
+    credentials.insert("refresh_token".to_owned(), refresh_token);
+    Fresh {
+        expires_at: app::expires_at(&credentials),
+        credentials,
+        issued: true,
+        unusable: Some(Error::unavailable(message)),
+    }
 }
 
 /// The stored credentials updated with `tokens`, mapped as the connector says.

@@ -12,6 +12,7 @@ pub mod oauth2_app;
 pub mod state;
 pub mod static_input;
 pub mod tenant_token;
+pub mod token_response;
 
 use crate::api::AuthType;
 use crate::error::Error;

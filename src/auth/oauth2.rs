@@ -13,32 +13,21 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
-    BasicTokenType,
 };
 use oauth2::{
     AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, ExtraTokenFields, HttpRequest, HttpResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
-    RevocationUrl, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    EndpointMaybeSet, EndpointNotSet, HttpRequest, HttpResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
+    StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::api::ClientAuth;
 use crate::provider::http::describe_transport_error;
 
-/// The token response's fields beyond the standard ones, kept for the connector's
-/// response-mapping templates.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RawFields {
-    #[serde(flatten)]
-    pub fields: Map<String, Value>,
-}
-impl ExtraTokenFields for RawFields {}
-
-type Response = StandardTokenResponse<RawFields, BasicTokenType>;
+type Response = super::token_response::LenientResponse;
 type Client = oauth2::Client<
     BasicErrorResponse,
     Response,
@@ -89,7 +78,7 @@ impl std::fmt::Debug for SecretJson {
 
 /// Why a token endpoint call failed. Messages never include a token or the response body
 /// (which may carry one); OAuth error descriptions are the provider's words about the error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
     #[error("the provider refused the grant (invalid_grant{})", describe(.0))]
     InvalidGrant(Option<String>),
@@ -105,6 +94,13 @@ pub enum TokenError {
     },
     #[error("{0}")]
     Misconfigured(String),
+    /// A 2xx answer that is no valid token response; the refresh token it held, if any, is
+    /// the only copy of a rotated one.
+    #[error("{message}")]
+    Unreadable {
+        message: String,
+        refresh_token: Option<SecretString>,
+    },
 }
 
 fn describe(description: &Option<String>) -> String {
@@ -271,7 +267,19 @@ impl Recording<'_> {
             }
             // Neither the body nor the crate's description of it is quoted: the body of a
             // half-broken answer may hold a token.
-            RequestTokenError::Parse(..) | RequestTokenError::Other(_) => unavailable(format!(
+            RequestTokenError::Parse(_, body) => {
+                let message = format!(
+                    "the token endpoint answered HTTP {status} with a body that is not a valid token response"
+                );
+                match super::token_response::salvage_refresh_token(&body) {
+                    Some(token) => TokenError::Unreadable {
+                        message,
+                        refresh_token: Some(SecretString::from(token)),
+                    },
+                    None => unavailable(message),
+                }
+            }
+            RequestTokenError::Other(_) => unavailable(format!(
                 "the token endpoint answered HTTP {status} with a body that is not a valid token response"
             )),
         }
@@ -286,7 +294,7 @@ fn transport(err: &oauth2::HttpClientError<reqwest::Error>) -> String {
 }
 
 fn tokens(response: Response, now: Timestamp) -> Tokens {
-    let mut raw = response.extra_fields().fields.clone();
+    let mut raw = response.extra.clone();
     raw.insert(
         "access_token".into(),
         response.access_token().secret().clone().into(),

@@ -194,6 +194,13 @@ pub fn without_client_secret(err: TokenError, app: &App) -> TokenError {
             retry_after,
         },
         TokenError::Misconfigured(m) => TokenError::Misconfigured(hide(m)),
+        TokenError::Unreadable {
+            message,
+            refresh_token,
+        } => TokenError::Unreadable {
+            message: hide(message),
+            refresh_token,
+        },
     }
 }
 
@@ -217,6 +224,7 @@ pub fn token_error(err: TokenError) -> Error {
             description.map(|d| format!(": {d}")).unwrap_or_default()
         )),
         TokenError::Misconfigured(message) => Error::InvalidConnector(message),
+        TokenError::Unreadable { message, .. } => Error::unavailable(message),
     }
 }
 
@@ -225,7 +233,7 @@ pub fn count(tools: Tools<'_>, result: &Result<Tokens, TokenError>, took: std::t
     tools.metrics.provider_call("token", took);
     tools.metrics.refreshed(match result {
         Ok(_) => "success",
-        Err(TokenError::Unavailable { .. }) => "unavailable",
+        Err(TokenError::Unavailable { .. } | TokenError::Unreadable { .. }) => "unavailable",
         Err(TokenError::InvalidGrant(_)) => "revoked",
         Err(_) => "rejected",
     });

@@ -83,10 +83,24 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     })
     .await
     .map_err(crate::controller::finalizer_error);
-    if result.is_ok() {
-        finalizing.succeeded(&ctx.own_writes);
+    match result {
+        Ok(action) => {
+            finalizing.succeeded(&ctx.own_writes);
+            Ok(action)
+        }
+        // The Connection went while this reconcile ran (a deletion another reconcile
+        // finished, its finalizer removed): nothing is left to do, and nothing is wrong.
+        Err(err) if is_gone(&err) => {
+            tracing::debug!("the Connection is gone");
+            Ok(Action::await_change())
+        }
+        Err(err) => Err(err),
     }
-    result
+}
+
+/// Whether `err` is the API server saying the Connection is not there any more.
+fn is_gone(err: &Error) -> bool {
+    matches!(err, Error::Kube(kube::Error::Api(status)) if status.code == 404)
 }
 
 /// Kubernetes API failures reach here (pipeline errors become status), retried soon, and a
@@ -189,4 +203,26 @@ fn tenant_suspended(conn: &Connection, ctx: &Context) -> bool {
     ctx.tenants
         .get(&key)
         .is_some_and(|tenant| tenant.spec.suspended == Some(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> Error {
+        Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            message: "connections.plugboard.dev \"acme\" not found".to_owned(),
+            ..kube::core::Status::default()
+        })))
+    }
+
+    #[test]
+    fn only_a_404_means_the_connection_is_gone() {
+        assert!(is_gone(&api(404)));
+        for code in [409, 422, 500] {
+            assert!(!is_gone(&api(code)), "{code}");
+        }
+        assert!(!is_gone(&Error::unavailable("HTTP 404 from the provider")));
+    }
 }
