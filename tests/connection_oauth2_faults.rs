@@ -94,6 +94,16 @@ impl Scenario {
         }
     }
 
+    /// How many token requests spent the refresh token `rt`.
+    async fn asked_with(&self, rt: &str) -> usize {
+        let body = format!("refresh_token={rt}");
+        let requests = self.provider.received_requests().await.unwrap();
+        requests
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&body))
+            .count()
+    }
+
     /// The reasons of the events recorded for the Connection.
     async fn event_reasons(&self) -> Vec<String> {
         let events: Api<k8s_openapi::api::events::v1::Event> =
@@ -582,14 +592,7 @@ async fn a_scheduled_refresh_that_fails_waits_for_its_retry_instead_of_asking_ev
     );
     // Long enough for a loop to show: the token is still valid for about two seconds.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let refused = s
-        .provider
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| String::from_utf8_lossy(&r.body).contains("refresh_token=rt-2"))
-        .count();
+    let refused = s.asked_with("rt-2").await;
     assert_eq!(refused, 1, "asked once, then waits for the retry");
     let status = s.apis.2.get(CONN).await.unwrap().status.unwrap();
     assert_eq!(status.retry_attempts, Some(1));
@@ -640,14 +643,7 @@ async fn credentials_that_expire_while_a_refresh_waits_for_retry_after_are_repor
     );
     let message = condition(&conn, "Ready").unwrap().message.clone();
     assert!(message.contains("retried at"), "{message}");
-    let asked = s
-        .provider
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| String::from_utf8_lossy(&r.body).contains("refresh_token=rt-2"))
-        .count();
+    let asked = s.asked_with("rt-2").await;
     assert_eq!(asked, 1, "nothing is asked before the provider's time");
     s.cluster.cleanup().await;
 }

@@ -22,10 +22,7 @@ pub struct AuthorizationCode;
 
 impl Method for AuthorizationCode {
     fn needs(&self) -> Needs {
-        Needs {
-            app: true,
-            signing_key: false,
-        }
+        app::NEEDS
     }
 
     fn check(&self, inputs: &Inputs<'_>, allow_private: bool) -> Result<(), Error> {
@@ -63,13 +60,7 @@ impl Method for AuthorizationCode {
         inputs: &'a Inputs<'a>,
         tools: Tools<'a>,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        async move {
-            if inputs.auth.revoke_uri.is_none() {
-                return Ok(());
-            }
-            app::revoke_tokens(inputs, tools).await
-        }
-        .boxed()
+        app::revoke(inputs, tools)
     }
 }
 

@@ -16,10 +16,7 @@ pub struct ClientCredentials;
 
 impl Method for ClientCredentials {
     fn needs(&self) -> Needs {
-        Needs {
-            app: true,
-            signing_key: false,
-        }
+        app::NEEDS
     }
 
     fn check(&self, inputs: &Inputs<'_>, allow_private: bool) -> Result<(), Error> {
@@ -57,13 +54,7 @@ impl Method for ClientCredentials {
         inputs: &'a Inputs<'a>,
         tools: Tools<'a>,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        async move {
-            if inputs.auth.revoke_uri.is_none() {
-                return Ok(());
-            }
-            app::revoke_tokens(inputs, tools).await
-        }
-        .boxed()
+        app::revoke(inputs, tools)
     }
 }
 

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use super::method::Inputs;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::method::{Inputs, Needs};
 use super::oauth2::{App, Ask, Endpoints, TokenError, Tokens};
 use crate::api::{AuthMethod, AuthType};
 use crate::error::Error;
@@ -239,9 +242,26 @@ pub fn count(tools: Tools<'_>, result: &Result<Tokens, TokenError>, took: std::t
     });
 }
 
+/// What both OAuth 2.0 methods read of a connector: its OAuth app.
+pub const NEEDS: Needs = Needs {
+    app: true,
+    signing_key: false,
+};
+
+/// Revocation for both OAuth 2.0 methods: RFC 7009, when the connector names a `revokeUri`.
+pub fn revoke<'a>(inputs: &'a Inputs<'a>, tools: Tools<'a>) -> BoxFuture<'a, Result<(), Error>> {
+    async move {
+        if inputs.auth.revoke_uri.is_none() {
+            return Ok(());
+        }
+        revoke_tokens(inputs, tools).await
+    }
+    .boxed()
+}
+
 /// RFC 7009 revocation of the stored tokens: the refresh token first (revoking it usually
 /// ends the grant and its access tokens), then the access token.
-pub async fn revoke_tokens(inputs: &Inputs<'_>, tools: Tools<'_>) -> Result<(), Error> {
+async fn revoke_tokens(inputs: &Inputs<'_>, tools: Tools<'_>) -> Result<(), Error> {
     guard_endpoints(inputs.label, inputs.auth, tools.allow_private_networks)?;
     let app = app_of(inputs)?;
     let endpoints = endpoints(inputs.auth);

@@ -131,39 +131,15 @@ pub async fn gather_for<'a>(
         Purpose::Revocation if !method.revokes(&resolved.auth) => Needs::default(),
         _ => method.needs(),
     };
-    let mut referenced = Referenced::default();
-    if needs.app
-        && let Some(reference) = &resolved.auth.client_secret_ref
-    {
-        let field = format!("{} auth.clientSecretRef", resolved.connector_label);
-        referenced.app = Some(
-            read(
-                conn,
-                &resolved,
-                &reference.name,
-                reference.namespace.as_deref(),
-                field,
-                ctx,
-            )
-            .await?,
-        );
-    }
-    if needs.signing_key
-        && let Some(reference) = &resolved.auth.signing_key_ref
-    {
-        let field = format!("{} auth.signingKeyRef", resolved.connector_label);
-        referenced.signing_key = Some(
-            read(
-                conn,
-                &resolved,
-                &reference.name,
-                reference.namespace.as_deref(),
-                field,
-                ctx,
-            )
-            .await?,
-        );
-    }
+    let auth = &resolved.auth;
+    let app = auth.client_secret_ref.as_ref().filter(|_| needs.app);
+    let app = app.map(|r| (r.namespace.as_deref(), r.name.as_str()));
+    let key = auth.signing_key_ref.as_ref().filter(|_| needs.signing_key);
+    let key = key.map(|r| (r.namespace.as_deref(), r.name.as_str()));
+    let referenced = Referenced {
+        app: read(conn, &resolved, app, "clientSecretRef", ctx).await?,
+        signing_key: read(conn, &resolved, key, "signingKeyRef", ctx).await?,
+    };
     let stored = store.read(conn).await?;
     let parameters = merged_parameters(&resolved, conn);
     let context = template_context(conn, &resolved, &parameters);
@@ -182,18 +158,23 @@ pub async fn gather_for<'a>(
     })
 }
 
+/// The connector Secret `(namespace, name)` its auth method names in `field`, if it names
+/// one.
 async fn read(
     conn: &Connection,
     resolved: &Resolved,
-    name: &str,
-    namespace: Option<&str>,
-    field: String,
+    named: Option<(Option<&str>, &str)>,
+    field: &str,
     ctx: &Context,
-) -> Result<SecretRead, Error> {
+) -> Result<Option<SecretRead>, Error> {
+    let Some((namespace, name)) = named else {
+        return Ok(None);
+    };
+    let field = format!("{} auth.{field}", resolved.connector_label);
     let secret =
         dereference::connector_secret(conn, resolved, name, namespace, &field, ctx).await?;
     let own = conn.namespace();
-    Ok(SecretRead {
+    Ok(Some(SecretRead {
         namespace: namespace
             .filter(|ns| Some(*ns) != own.as_deref())
             .map(str::to_owned),
@@ -205,7 +186,7 @@ async fn read(
             .flatten()
             .map(|(k, v)| (k, SecretSlice::from(v.0)))
             .collect(),
-    })
+    }))
 }
 
 /// The connector's `parameters` overridden key by key, at the top level, by the
