@@ -96,8 +96,25 @@ fn conflict_or(err: kube::Error, what: &str) -> ConnectError {
             "{what} is managed by someone else ({}); change it there instead",
             status.message
         )),
+        // The API server's message quotes the values it refused, which may be the
+        // person's input (an API key): name the fields and why, never the values.
         kube::Error::Api(status) if status.code == 422 => {
-            ConnectError::invalid("invalid_request", format!("{what}: {}", status.message))
+            let fields: Vec<String> = status
+                .details
+                .iter()
+                .flat_map(|d| d.causes.iter())
+                .filter(|c| !c.field.is_empty())
+                .map(|c| format!("{} ({})", c.field, c.reason))
+                .collect();
+            let fields = if fields.is_empty() {
+                "a field".to_owned()
+            } else {
+                fields.join(", ")
+            };
+            ConnectError::invalid(
+                "invalid_request",
+                format!("the API server refused {what}: {fields} is not valid"),
+            )
         }
         _ => ConnectError::unavailable(format!("could not write {what}: {err}")),
     }
@@ -388,6 +405,40 @@ async fn input_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_of_the_api_server_names_the_fields_and_never_the_values() {
+        let refused = kube::core::Status {
+            code: 422,
+            message: "Connection.plugboard.dev \"acme\" is invalid: spec.input.apiKey: Invalid value: \"sk_live_secret_value\": too long".to_owned(),
+            details: Some(kube::core::response::StatusDetails {
+                causes: vec![kube::core::response::StatusCause {
+                    reason: "FieldValueInvalid".to_owned(),
+                    message: "Invalid value: \"sk_live_secret_value\": too long".to_owned(),
+                    field: "spec.input.apiKey".to_owned(),
+                }],
+                name: "acme".to_owned(),
+                group: "plugboard.dev".to_owned(),
+                kind: "connections".to_owned(),
+                uid: String::new(),
+                retry_after_seconds: 0,
+            }),
+            ..Default::default()
+        };
+        let answer = conflict_or(kube::Error::Api(Box::new(refused)), "Connection \"acme\"");
+        assert!(
+            !answer.message.contains("sk_live_secret_value"),
+            "{}",
+            answer.message
+        );
+        assert!(
+            answer
+                .message
+                .contains("spec.input.apiKey (FieldValueInvalid)"),
+            "{}",
+            answer.message
+        );
+    }
 
     #[test]
     fn a_tenant_id_that_is_a_valid_name_is_kept_others_are_digested() {
