@@ -1,5 +1,5 @@
 //! JSON Schema validation of input, connector parameters, OAuth app credentials and tenant
-//! fields (draft 2020-12).
+//! fields (draft 2020-12), and a connector's schemas compiled once per generation.
 //!
 //! Messages name the JSON pointer of each bad value and what the schema wanted, and never the
 //! value itself: input may hold an API key.
@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jsonschema::Validator;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::api::ConnectorSpec;
+use crate::error::Error;
 
 /// A schema that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +111,84 @@ impl Compiled {
         // Inserts and removals are single calls: a panic elsewhere cannot leave the map
         // half-changed, so a poisoned lock is still good to use.
         self.by_owner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A connector's schemas, as a check sees them.
+pub struct ConnectorSchemas<'a> {
+    pub connector: &'a ConnectorSpec,
+    /// `Connector/name` or `ClusterConnector/name`, for messages.
+    pub label: &'a str,
+    pub owner: Option<&'a Owner>,
+    pub compiled: &'a Compiled,
+}
+
+impl ConnectorSchemas<'_> {
+    /// Checks `instance` against the connector's schema `which`: the violations, described
+    /// as one line; a schema that does not compile is the connector's fault, and says so.
+    fn violations(
+        &self,
+        which: &'static str,
+        schema: Option<&Value>,
+        instance: &Map<String, Value>,
+    ) -> Result<Option<String>, Error> {
+        let Some(schema) = schema else {
+            return Ok(None);
+        };
+        let validator = self
+            .compiled
+            .get(self.owner, which, schema)
+            .map_err(|err| {
+                Error::InvalidConnector(format!(
+                    "{} spec.{which} does not compile: {err}",
+                    self.label
+                ))
+            })?;
+        let found = violations(&validator, &Value::Object(instance.clone()));
+        Ok((!found.is_empty()).then(|| describe(&found)))
+    }
+
+    /// Checks `input` (described as `what`) against `inputSchema`.
+    pub fn input(&self, what: &str, input: &Map<String, Value>) -> Result<(), Error> {
+        let schema = self.connector.input_schema.as_ref().map(|s| s.to_value());
+        match self.violations("inputSchema", schema.as_ref(), input)? {
+            None => Ok(()),
+            Some(found) => Err(Error::InvalidInput(format!(
+                "{what} does not match {} spec.inputSchema: {found}",
+                self.label
+            ))),
+        }
+    }
+
+    /// Checks merged connector parameters (described as `what`) against `parametersSchema`.
+    pub fn parameters(&self, what: &str, parameters: &Map<String, Value>) -> Result<(), Error> {
+        let schema = self
+            .connector
+            .parameters_schema
+            .as_ref()
+            .map(|s| s.to_value());
+        match self.violations("parametersSchema", schema.as_ref(), parameters)? {
+            None => Ok(()),
+            Some(found) => Err(Error::InvalidParameters(format!(
+                "{what} do not match spec.parametersSchema: {found}"
+            ))),
+        }
+    }
+
+    /// Checks the OAuth app's values, from the Secret `name` named by `field`, against
+    /// `customCredentialsSchema`.
+    pub fn app(&self, name: &str, field: &str, values: &Map<String, Value>) -> Result<(), Error> {
+        let schema = self
+            .connector
+            .custom_credentials_schema
+            .as_ref()
+            .map(|s| s.to_value());
+        match self.violations("customCredentialsSchema", schema.as_ref(), values)? {
+            None => Ok(()),
+            Some(found) => Err(Error::InvalidConnector(format!(
+                "Secret {name:?} ({field}) does not match spec.customCredentialsSchema: {found}"
+            ))),
+        }
     }
 }
 

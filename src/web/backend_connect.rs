@@ -34,7 +34,7 @@ use crate::controller::Context;
 use crate::controller::conditions::{self, READY};
 use crate::controller::connection::shared;
 use crate::error::Error;
-use crate::schemas::Owner;
+use crate::schemas::{ConnectorSchemas, Owner};
 
 /// How long a static Connection may take to connect before the person is sent on with
 /// `status=pending`: a provider's test answers in well under this, and a person should not
@@ -75,7 +75,7 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     let ns = workspace.namespace.as_str();
     let (kind, spec, owner) = find_connector(ctx, ns, &payload).await?;
     let label = format!("{}/{}", kind.as_str(), payload.connector);
-    let schemas = shared::Schemas {
+    let schemas = ConnectorSchemas {
         connector: &spec,
         label: &label,
         owner: owner.as_ref(),
@@ -287,7 +287,7 @@ fn is_object_name(name: &str) -> bool {
 /// Checks the auth option, the input and the merged parameters against the connector with
 /// the reconcile's own functions, so that the caller hears now, in the same words and for
 /// the same reasons, what the Connection's status would say. Returns the auth type.
-fn check(schemas: &shared::Schemas<'_>, payload: &Payload) -> Result<AuthType, ConnectError> {
+fn check(schemas: &ConnectorSchemas<'_>, payload: &Payload) -> Result<AuthType, ConnectError> {
     let spec = schemas.connector;
     let key = payload.auth_option_key.as_deref();
     let method = shared::auth_method(spec, key, "authOptionKey").map_err(refusal)?;

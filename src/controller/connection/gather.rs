@@ -13,12 +13,11 @@ use serde_json::{Map, Value, json};
 
 use super::dereference::{self, Resolved};
 use super::unsaved::Kept;
-use super::validate::Schemas;
 use crate::api::{Connection, ConnectorSpec};
 use crate::auth::method::{self, ConnectorSecrets, Inputs, Method, Needs, TenantView};
 use crate::controller::Context;
 use crate::error::Error;
-use crate::schemas::Compiled;
+use crate::schemas::{Compiled, ConnectorSchemas};
 use crate::store::{CredentialStore, Credentials, Stored};
 
 /// Everything a reconcile observed of one Connection.
@@ -61,8 +60,8 @@ pub struct Referenced {
 
 impl Observed<'_> {
     /// The connector's schemas, for validate.
-    pub fn schemas(&self) -> Schemas<'_> {
-        Schemas {
+    pub fn schemas(&self) -> ConnectorSchemas<'_> {
+        ConnectorSchemas {
             connector: &self.resolved.connector,
             label: &self.resolved.connector_label,
             owner: self.resolved.connector_owner.as_ref(),

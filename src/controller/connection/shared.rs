@@ -4,4 +4,4 @@
 
 pub use super::dereference::auth_method;
 pub use super::gather::{Observed, gather, merge_parameters};
-pub use super::validate::{Schemas, connector_secrets};
+pub use super::validate::connector_secrets;
