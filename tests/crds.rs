@@ -87,31 +87,39 @@ fn every_kind_is_in_the_plugboard_category_with_a_status_subresource() {
     }
 }
 
+/// Calls `visit` with every JSON object in `value` and its path.
+fn each_object(
+    path: &str,
+    value: &serde_json::Value,
+    visit: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            visit(path, map);
+            for (key, child) in map {
+                each_object(&format!("{path}/{key}"), child, visit);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                each_object(&format!("{path}/{i}"), child, visit);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[test]
 fn no_field_has_a_schema_default() {
     // A default the API server fills in is a diff Argo CD and Flux see on every sync.
-    fn walk(path: &str, value: &serde_json::Value, found: &mut Vec<String>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                if map.contains_key("default") {
-                    found.push(path.to_owned());
-                }
-                for (key, child) in map {
-                    walk(&format!("{path}/{key}"), child, found);
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    walk(&format!("{path}/{i}"), child, found);
-                }
-            }
-            _ => {}
-        }
-    }
     let mut found = Vec::new();
     for crd in plugboard::crd::all() {
         let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
-        walk(&crd.spec.names.kind, &schema, &mut found);
+        each_object(&crd.spec.names.kind, &schema, &mut |path, map| {
+            if map.contains_key("default") {
+                found.push(path.to_owned());
+            }
+        });
     }
     assert!(found.is_empty(), "schema defaults at {found:?}");
 }
@@ -156,40 +164,23 @@ fn only_past_times_are_date_columns() {
 /// kept from the doc comment would break a sentence in the middle.
 #[test]
 fn descriptions_have_no_line_break_inside_a_paragraph() {
-    fn walk(path: &str, value: &serde_json::Value, found: &mut Vec<String>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (key, child) in map {
-                    if let (true, Some(text)) = (key == "description", child.as_str()) {
-                        let broken = text.split("\n\n").any(|paragraph| {
-                            paragraph
-                                .lines()
-                                .skip(1)
-                                .any(|line| !line.starts_with("- ") && !line.starts_with("* "))
-                        });
-                        if broken {
-                            found.push(format!("{path}: {text:?}"));
-                        }
-                    } else {
-                        walk(&format!("{path}/{key}"), child, found);
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    walk(&format!("{path}/{i}"), child, found);
-                }
-            }
-            _ => {}
-        }
-    }
     let mut found = Vec::new();
     for crd in plugboard::crd::all() {
-        walk(
-            &crd.spec.names.kind,
-            &serde_json::to_value(&crd).unwrap(),
-            &mut found,
-        );
+        let crd_json = serde_json::to_value(&crd).unwrap();
+        each_object(&crd.spec.names.kind, &crd_json, &mut |path, map| {
+            let Some(text) = map.get("description").and_then(|d| d.as_str()) else {
+                return;
+            };
+            let broken = text.split("\n\n").any(|paragraph| {
+                paragraph
+                    .lines()
+                    .skip(1)
+                    .any(|line| !line.starts_with("- ") && !line.starts_with("* "))
+            });
+            if broken {
+                found.push(format!("{path}: {text:?}"));
+            }
+        });
     }
     assert!(
         found.is_empty(),

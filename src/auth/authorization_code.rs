@@ -31,14 +31,12 @@ impl Method for AuthorizationCode {
 
     fn inspect(&self, inputs: &Inputs<'_>) -> Result<Option<Held>, Error> {
         let stored = inputs.stored;
-        Ok(Some(Held {
-            keep: stored.clone(),
-            usable: stored.contains_key("access_token"),
-            renewable: stored.contains_key("refresh_token"),
-            expires_at: app::expires_at(stored),
-            current: true,
-            needs_consent: true,
-        }))
+        // Renewable with a refresh token; without tokens a person must consent.
+        Ok(Some(app::held(
+            stored,
+            stored.contains_key("refresh_token"),
+            true,
+        )))
     }
 
     fn obtain<'a>(

@@ -24,15 +24,8 @@ impl Method for ClientCredentials {
     }
 
     fn inspect(&self, inputs: &Inputs<'_>) -> Result<Option<Held>, Error> {
-        let stored = inputs.stored;
-        Ok(Some(Held {
-            keep: stored.clone(),
-            usable: stored.contains_key("access_token"),
-            renewable: true,
-            expires_at: app::expires_at(stored),
-            current: true,
-            needs_consent: false,
-        }))
+        // The grant needs no person and no refresh token: always renewable.
+        Ok(Some(app::held(inputs.stored, true, false)))
     }
 
     fn obtain<'a>(

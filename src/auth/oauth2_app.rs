@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::method::{Inputs, Needs};
+use super::method::{Held, Inputs, Needs};
 use super::oauth2::{App, Ask, Endpoints, TokenError, Tokens};
 use crate::api::{AuthMethod, AuthType};
 use crate::error::Error;
@@ -107,6 +107,19 @@ pub fn endpoints(auth: &AuthMethod) -> Endpoints<'_> {
         token_uri: auth.token_uri.as_deref(),
         revoke_uri: auth.revoke_uri.as_deref(),
         client_auth: auth.client_auth,
+    }
+}
+
+/// What stored OAuth tokens are worth: usable with an access token, until `expires_at`;
+/// `renewable` and `needs_consent` are the grant's.
+pub fn held(stored: &Credentials, renewable: bool, needs_consent: bool) -> Held {
+    Held {
+        keep: stored.clone(),
+        usable: stored.contains_key("access_token"),
+        renewable,
+        expires_at: expires_at(stored),
+        current: true,
+        needs_consent,
     }
 }
 
@@ -272,13 +285,7 @@ async fn revoke_tokens(inputs: &Inputs<'_>, tools: Tools<'_>) -> Result<(), Erro
         super::oauth2::revoke(tools.http, app, &endpoints, token, refresh)
             .await
             .map_err(|err| match err {
-                TokenError::Unavailable {
-                    message,
-                    retry_after,
-                } => Error::ProviderUnavailable {
-                    message,
-                    retry_after,
-                },
+                TokenError::Unavailable { .. } => token_error(err),
                 other => Error::DisconnectFailed(format!("revoking the {key} failed: {other}")),
             })?;
     }

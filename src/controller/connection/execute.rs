@@ -219,13 +219,13 @@ async fn store_credentials(
         (None, Some(client)) => api_client::render(label, client, context, ctx.tools()).map(Some),
         (None, None) => Ok(None),
     };
-    let want = match &rendered {
-        Ok(client) => Want::new(&in_use.credentials, client.as_ref().map(|(c, _)| c)),
+    let want = match rendered {
+        Ok(ref client) => Want::new(&in_use.credentials, client.as_ref().map(|(c, _)| c)),
         // The tokens go in beside the API client stored before, the last good one.
         Err(_) if in_use.issued => {
             Want::new(&in_use.credentials, None).keeping_api_client(obs.stored.as_ref())
         }
-        Err(_) => return Err(Fault::Unstored(unwrap_err(rendered))),
+        Err(err) => return Err(Fault::Unstored(err)),
     };
     let in_use = &*in_use;
     let current = obs.stored.as_ref();
@@ -269,13 +269,6 @@ fn not_stored(err: Error) -> Error {
             Error::CredentialsNotStored(format!("the credentials could not be stored: {other}"))
         }
         other => other,
-    }
-}
-
-fn unwrap_err<T>(result: Result<T, Error>) -> Error {
-    match result {
-        Err(err) => err,
-        Ok(_) => Error::InvalidInput("expected an error".to_owned()),
     }
 }
 

@@ -107,7 +107,8 @@ pub enum Purpose {
     /// A reconcile: everything.
     Reconcile,
     /// Revoking at deletion or disconnect: the connector Secrets only if the method sends
-    /// anything with them, since they are often deleted together with the Connection.
+    /// anything with them, since they are often deleted together with the Connection, and
+    /// not the store, which the caller has read already.
     Revocation,
 }
 
@@ -139,7 +140,11 @@ pub async fn gather_for<'a>(
         app: read(conn, &resolved, app, "clientSecretRef", ctx).await?,
         signing_key: read(conn, &resolved, key, "signingKeyRef", ctx).await?,
     };
-    let stored = store.read(conn).await?;
+    // Revocation is handed the credentials it revokes, read (or kept) by its caller.
+    let stored = match purpose {
+        Purpose::Reconcile => store.read(conn).await?,
+        Purpose::Revocation => None,
+    };
     let parameters = merged_parameters(&resolved, conn);
     let context = template_context(conn, &resolved, &parameters);
     Ok(Observed {
