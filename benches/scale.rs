@@ -289,6 +289,7 @@ async fn refresh(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (after, tokens_after) = (cluster.requests(), operator.sample(refreshes).await);
     let late = lateness(&schedule, &scheduled);
+    let metrics = operator.metrics().await;
     vec![
         Row(
             format!(
@@ -313,7 +314,33 @@ async fn refresh(
             ),
             "",
         ),
+        Row(
+            "new tokens only in memory, answer to stored: mean / p99 (kill window)".into(),
+            unsaved_window(&metrics),
+            "",
+        ),
     ]
+}
+
+/// The window in which a kill loses new tokens, from the operator's histogram of it: the
+/// mean, and the bucket bound the 99th percentile falls under.
+fn unsaved_window(metrics: &str) -> String {
+    let series = "plugboard_tokens_unsaved_seconds";
+    let count = operator::value(metrics, &format!("{series}_count"));
+    if count == 0.0 {
+        return "n/a (no tokens stored)".into();
+    }
+    let mean = operator::value(metrics, &format!("{series}_sum")) / count;
+    let bucket = format!("{series}_bucket{{le=\"");
+    let p99 = metrics
+        .lines()
+        .filter_map(|line| {
+            let (le, n) = line.strip_prefix(&bucket)?.split_once("\"} ")?;
+            Some((le.parse::<f64>().ok()?, n.trim().parse::<f64>().ok()?))
+        })
+        .find(|(_, n)| *n >= 0.99 * count)
+        .map_or(f64::NAN, |(le, _)| le);
+    format!("{:.2} ms / < {:.1} ms", mean * 1000.0, p99 * 1000.0)
 }
 
 /// How late each scheduled refresh came, in seconds, sorted: when the reconcile that refreshed

@@ -59,6 +59,11 @@ pub enum Error {
     #[error("{0}")]
     TokenRevoked(String),
 
+    /// The provider refused the stored refresh token. Reported as `TokenRevoked`; told apart
+    /// because a refresh token can also be refused when a rotated one was lost.
+    #[error("{0}")]
+    RefreshTokenRefused(String),
+
     #[error("{message}")]
     ProviderUnavailable {
         message: String,
@@ -144,6 +149,7 @@ impl Error {
             Self::InvalidInput(_) | Self::InvalidParameters(_) => AtFault::Connection,
             Self::AuthorizationRequired(_)
             | Self::TokenRevoked(_)
+            | Self::RefreshTokenRefused(_)
             | Self::ProviderUnavailable { .. }
             | Self::CredentialsExpired { .. }
             | Self::TestFailed(_)
@@ -166,7 +172,7 @@ impl Error {
             Self::InvalidTemplate { .. } => "InvalidTemplate",
             Self::BlockedHost { .. } => "BlockedHost",
             Self::AuthorizationRequired(_) => "AuthorizationRequired",
-            Self::TokenRevoked(_) => "TokenRevoked",
+            Self::TokenRevoked(_) | Self::RefreshTokenRefused(_) => "TokenRevoked",
             Self::ProviderUnavailable { .. } => "ProviderUnavailable",
             Self::CredentialsExpired { .. } => "CredentialsExpired",
             Self::CredentialsNotStored(_) => "CredentialsNotStored",
@@ -208,6 +214,7 @@ impl Error {
                 | Self::InvalidTemplate { .. }
                 | Self::BlockedHost { .. }
                 | Self::TokenRevoked(_)
+                | Self::RefreshTokenRefused(_)
         )
     }
 

@@ -55,6 +55,15 @@ fn duration_buckets() -> impl Iterator<Item = f64> {
     .into_iter()
 }
 
+/// New tokens wait for one store write, a millisecond or so on a healthy API server; the
+/// upper buckets show an API server slow enough to widen the window a kill would fall into.
+fn unsaved_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+    ]
+    .into_iter()
+}
+
 /// The operator's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -63,6 +72,7 @@ pub struct Metrics {
     reconcile_duration: Family<KindLabels, Histogram>,
     refreshes: Family<ResultLabels, Counter>,
     provider_duration: Family<PurposeLabels, Histogram>,
+    tokens_unsaved: Histogram,
     states: Arc<ConnectionStates>,
 }
 
@@ -166,6 +176,12 @@ impl Default for Metrics {
             "Provider calls by purpose (test, disconnect, token, revoke)",
             provider_duration.clone(),
         );
+        let tokens_unsaved = Histogram::new(unsaved_buckets());
+        registry.register(
+            "tokens_unsaved_seconds",
+            "How long new tokens existed only in the operator's memory: from the provider's answer to the store accepting them (a rotated refresh token is lost if the operator is killed inside this window)",
+            tokens_unsaved.clone(),
+        );
         let states = Arc::new(ConnectionStates::default());
         registry.register_collector(Box::new(states.clone()));
         Self {
@@ -174,6 +190,7 @@ impl Default for Metrics {
             reconcile_duration,
             refreshes,
             provider_duration,
+            tokens_unsaved,
             states,
         }
     }
@@ -201,6 +218,10 @@ impl Metrics {
         self.provider_duration
             .get_or_create(&PurposeLabels { purpose })
             .observe(took.as_secs_f64());
+    }
+
+    pub fn tokens_unsaved_for(&self, took: Duration) {
+        self.tokens_unsaved.observe(took.as_secs_f64());
     }
 
     /// Counts the Connections of `cache` in the `plugboard_connections` gauge from now on;

@@ -564,3 +564,59 @@ async fn an_oauth2_connector_sends_the_person_to_consent_and_then_back_to_the_ap
     );
     scene.cluster.cleanup().await;
 }
+
+/// Whether `conn` is owned by the Tenant `tenant` (so that it goes with it).
+async fn owned_by_tenant(scene: &Scene, connection: &str, tenant: &str) -> bool {
+    let conn = scene.apis.2.get(connection).await.unwrap();
+    let tenant = scene.apis.1.get(tenant).await.unwrap();
+    conn.metadata.owner_references.iter().flatten().any(|o| {
+        o.kind == "Tenant" && Some(&o.uid) == tenant.metadata.uid.as_ref() && o.controller.is_none()
+    })
+}
+
+#[tokio::test]
+async fn first_requests_racing_for_one_name_each_get_their_own_connection() {
+    let scene = Scene::start().await;
+    for name in ["stripe-eu", "eu"] {
+        create(&scene.apis.0, static_connector(name, &scene.provider.uri())).await;
+    }
+    let body = |connector: &str| json!({"connector": connector, "input": {"apiKey": KEY}});
+    // One new tenant's two first requests: one Connection, and both are told its name.
+    let initech = token(json!({"id": "initech"}));
+    let (first, second) = tokio::join!(
+        scene.post_json(&initech, body("stripe")),
+        scene.post_json(&initech, body("stripe")),
+    );
+    assert_eq!((first.0, second.0), (200, 200), "{first:?} {second:?}");
+    assert_eq!(first.1["connection"], "initech-stripe", "{first:?}");
+    assert_eq!(second.1["connection"], "initech-stripe", "{second:?}");
+    assert!(owned_by_tenant(&scene, "initech-stripe", "initech").await);
+
+    // Two tenants whose first requests want the same name (`acme` + `stripe-eu`, and
+    // `acme-stripe` + `eu`): each gets a Connection of its own, neither a 422.
+    let (acme, other) = (
+        token(json!({"id": "acme"})),
+        token(json!({"id": "acme-stripe"})),
+    );
+    let (mine, theirs) = tokio::join!(
+        scene.post_json(&acme, body("stripe-eu")),
+        scene.post_json(&other, body("eu")),
+    );
+    assert_eq!((mine.0, theirs.0), (200, 200), "{mine:?} {theirs:?}");
+    let (mine, theirs) = (
+        mine.1["connection"].as_str().unwrap().to_owned(),
+        theirs.1["connection"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(mine, theirs);
+    assert_eq!(
+        owner_of(&scene, &mine).await,
+        ("acme".to_owned(), "stripe-eu".to_owned())
+    );
+    assert_eq!(
+        owner_of(&scene, &theirs).await,
+        ("acme-stripe".to_owned(), "eu".to_owned())
+    );
+    assert!(owned_by_tenant(&scene, &mine, "acme").await);
+    assert!(owned_by_tenant(&scene, &theirs, "acme-stripe").await);
+    scene.cluster.cleanup().await;
+}

@@ -1,11 +1,14 @@
 //! A Tenant and its Connections, as a user sees them: the counts in the Tenant's status,
-//! suspension pausing every Connection, and deletion taking the Connections along after they
-//! revoked their credentials at the provider.
+//! suspension pausing every Connection, deletion taking the Connections along after they
+//! revoked their credentials at the provider, and a namespace that goes without the operator
+//! when nothing in it has anything to revoke.
 
 mod harness;
 mod support;
 
-use kube::api::{DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -337,5 +340,56 @@ async fn a_tenant_whose_connection_cannot_revoke_waits_and_says_so() {
     assert!(held.metadata.deletion_timestamp.is_some());
     wait_gone(connections, "acme-stripe").await;
     wait_gone(tenants, "acme").await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_nothing_to_revoke_a_namespace_goes_without_the_operator() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let provider = provider().await;
+    let apis = apis(&client, ns);
+    let (connectors, tenants, connections, secrets) = &apis;
+    let operator = Operator::start(client.clone(), ns);
+    // A connector that sends nothing at deletion: no revocation, no disconnect request.
+    let mut connector = static_connector("stripe", &provider.uri());
+    connector["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("disconnect");
+    create(connectors, connector).await;
+    create(tenants, tenant("acme")).await;
+    static_connection(&apis, "acme-stripe", "acme", KEY).await;
+    let conn = wait_for(connections, "acme-stripe", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let acme = wait_for(tenants, "acme", "counted", |t| {
+        counts(t).is_some_and(|c| c.ready == 1)
+    })
+    .await;
+    assert_eq!(conn.finalizers(), &[] as &[String], "nothing to revoke");
+    assert_eq!(
+        acme.finalizers(),
+        &[] as &[String],
+        "no Connection to wait for"
+    );
+    let credentials = secrets.get("acme-stripe-credentials").await.unwrap();
+    assert!(
+        credentials
+            .owner_references()
+            .iter()
+            .any(|o| o.kind == "Connection" && Some(&o.uid) == conn.uid().as_ref()),
+        "the credentials go with their Connection"
+    );
+
+    // Scaled to zero, uninstalled, crash-looping: whatever the reason, nothing waits for it.
+    drop(operator);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&namespaces, ns).await;
     cluster.cleanup().await;
 }

@@ -111,7 +111,7 @@ async fn refresh(
                     grant(rotated.clone()).await
                 }
                 _ => {
-                    return Err(Error::TokenRevoked(format!(
+                    return Err(Error::RefreshTokenRefused(format!(
                         "the provider refused the refresh token (invalid_grant{}): a person must authorize again",
                         description.map(|d| format!(": {d}")).unwrap_or_default()
                     )));

@@ -7,6 +7,7 @@ mod apply_status;
 pub mod conditions;
 pub mod connection;
 pub mod connector;
+mod finalizers;
 mod input_readers;
 pub mod own_writes;
 mod readiness;
@@ -98,6 +99,9 @@ pub struct Context {
     /// Whether each cache above has its first full list (`readiness` says why not the
     /// stores' own `wait_until_ready`).
     ready: [readiness::Ready; 4],
+    /// When this replica began reconciling: a refresh token refused soon after may be one
+    /// whose rotation the replica before it did not live to store.
+    pub started: k8s_openapi::jiff::Timestamp,
 }
 
 impl Context {
@@ -215,21 +219,6 @@ fn reflect_specs<K: Cached>(
     (cache, triggers::spec_changes(events))
 }
 
-/// Unwraps kube-runtime's finalizer error: pipeline errors as they were, API failures as
-/// `Error::Kube`.
-pub(crate) fn finalizer_error(
-    err: kube::runtime::finalizer::Error<crate::error::Error>,
-) -> crate::error::Error {
-    use kube::runtime::finalizer::Error as Finalizer;
-    match err {
-        Finalizer::ApplyFailed(err) | Finalizer::CleanupFailed(err) => err,
-        Finalizer::AddFinalizer(err) | Finalizer::RemoveFinalizer(err) => {
-            crate::error::Error::Kube(err)
-        }
-        other => crate::error::Error::InvalidInput(other.to_string()),
-    }
-}
-
 /// The watch streams the controllers consume, prepared with the caches they feed.
 pub struct Watches {
     connectors: BoxStream<'static, Result<PartialObjectMeta<Connector>, watcher::Error>>,
@@ -295,6 +284,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         unsaved: connection::Unsaved::default(),
         stores: crate::store::Stores::new(client.clone()),
         schemas: Arc::default(),
+        started: k8s_openapi::jiff::Timestamp::now(),
         config: settings,
     });
     let watches = Watches {

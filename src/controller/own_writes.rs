@@ -123,38 +123,6 @@ impl OwnWrites {
     }
 }
 
-/// What kube-runtime's finalizer helper is about to write to an object: it adds the finalizer
-/// (without handing back the new version) or, once cleanup is done, removes it.
-pub struct FinalizerWrite {
-    key: String,
-    version: Option<String>,
-    adds: bool,
-    deleting: bool,
-}
-
-impl FinalizerWrite {
-    pub fn of<K: Resource<DynamicType = ()>>(obj: &K, finalizer: &str) -> Self {
-        let deleting = obj.meta().deletion_timestamp.is_some();
-        Self {
-            key: key_of(obj),
-            version: obj.meta().resource_version.clone(),
-            adds: !deleting && !obj.finalizers().iter().any(|f| f == finalizer),
-            deleting,
-        }
-    }
-
-    /// Records the outcome of a successful reconcile: an added finalizer changed the object
-    /// (a reconcile on the cache without it would add it again and be refused, its JSON patch
-    /// testing the old list); a deleted object needs no memory.
-    pub fn succeeded(self, writes: &OwnWrites) {
-        if self.adds {
-            writes.changed(self.key, self.version.as_deref());
-        } else if self.deleting {
-            writes.forget(&self.key);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,24 +191,5 @@ mod tests {
         writes.wrote("Connection/ns/a".into(), Some("1"), Some("2"));
         writes.forget("Connection/ns/a");
         assert_eq!(writes.len(), 0);
-    }
-
-    fn config_map(version: &str, finalizers: &[&str]) -> k8s_openapi::api::core::v1::ConfigMap {
-        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
-        cm.metadata.name = Some("a".into());
-        cm.metadata.namespace = Some("ns".into());
-        cm.metadata.resource_version = Some(version.into());
-        cm.metadata.finalizers = Some(finalizers.iter().map(|f| f.to_string()).collect());
-        cm
-    }
-
-    #[test]
-    fn an_added_finalizer_is_awaited_one_already_there_is_not() {
-        let writes = OwnWrites::default();
-        FinalizerWrite::of(&config_map("4", &["x"]), "x").succeeded(&writes);
-        assert_eq!(writes.len(), 0);
-        FinalizerWrite::of(&config_map("4", &[]), "x").succeeded(&writes);
-        assert!(writes.behind(&config_map("4", &[])));
-        assert!(!writes.behind(&config_map("5", &["x"])));
     }
 }

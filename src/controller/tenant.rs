@@ -1,7 +1,7 @@
 //! The Tenant controller: checks a tenant's fields (inline merged with `fieldsFrom`) against
 //! the operator's tenant-fields schema, counts its Connections, and reports both in the
-//! Tenant's status. A finalizer makes deleting a Tenant first delete its Connections, whose
-//! own finalizers revoke their credentials at the providers.
+//! Tenant's status. While one of its Connections has credentials to revoke, a finalizer
+//! makes deleting the Tenant first delete its Connections and wait for their revocations.
 
 use std::sync::Arc;
 
@@ -10,18 +10,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 use super::conditions::{self, Desired, READY, RECONCILING, STALLED};
 use super::connection::dereference::merge_from_secrets;
-use super::{Context, own_writes};
+use super::{Context, connection, finalizers, own_writes};
 use crate::api::{Connection, ConnectionCounts, ConnectionState, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::schemas;
 
-/// The finalizer that holds a Tenant until its Connections are gone.
+/// The finalizer that holds a deleted Tenant until its Connections are gone; carried only
+/// while one of them holds its own revocation finalizer.
 pub const FINALIZER: &str = "plugboard.dev/connections";
 /// The Ready reason while a deleted Tenant waits for its Connections.
 const DELETING: &str = "Deleting";
@@ -123,35 +123,50 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     }
     // Every change of one of its Connections recounts the Tenant, often before the cache
     // shows the status (or finalizer) the last count wrote; counting again from there
-    // would write the same status twice, or be refused adding the finalizer twice.
+    // would write the same status twice, or be refused changing the finalizer twice.
     if ctx.own_writes.behind(tenant.as_ref()) {
         return Ok(Action::requeue(own_writes::CATCH_UP));
     }
-    let finalizing = own_writes::FinalizerWrite::of(tenant.as_ref(), FINALIZER);
     let api: Api<Tenant> =
         Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
-    let result = finalizer(&api, FINALIZER, tenant, |event| async {
-        match event {
-            Finalizer::Apply(tenant) => apply(&tenant, &ctx).await,
-            Finalizer::Cleanup(tenant) => cascade(&tenant, &ctx).await,
+    let own = own_connections(&tenant, &ctx);
+    if tenant.meta().deletion_timestamp.is_some() {
+        if finalizers::holds(tenant.as_ref(), FINALIZER) {
+            if !own.is_empty() {
+                return cascade(&tenant, &own, &ctx).await;
+            }
+            finalizers::set(&api, tenant.as_ref(), FINALIZER, false, &ctx.own_writes).await?;
         }
-    })
-    .await
-    .map_err(crate::controller::finalizer_error);
-    if result.is_ok() {
-        finalizing.succeeded(&ctx.own_writes);
-    }
-    result
-}
-
-/// The Tenant is being deleted: delete its Connections and keep the Tenant until they are
-/// gone, so that each can still read the Tenant while it revokes its credentials. An error
-/// keeps the finalizer; the Connections' deletions wake this again.
-async fn cascade(tenant: &Tenant, ctx: &Context) -> Result<Action, Error> {
-    let left = own_connections(tenant, ctx);
-    if left.is_empty() {
+        ctx.own_writes.forget(&own_writes::key::<Tenant>(
+            &tenant.namespace().unwrap_or_default(),
+            &tenant.name_any(),
+        ));
         return Ok(Action::await_change());
     }
+    let wanted = needs_finalizer(&own);
+    finalizers::set(&api, tenant.as_ref(), FINALIZER, wanted, &ctx.own_writes).await?;
+    apply(&tenant, &ctx).await
+}
+
+/// Whether a Tenant with these Connections must carry its finalizer: while one of them
+/// holds its own (it has credentials to revoke), deleting the Tenant must wait, because the
+/// revocation reads the Tenant. With none, the Tenant may go at once, with or without the
+/// operator: nothing it would wait for needs it.
+fn needs_finalizer(connections: &[Arc<Connection>]) -> bool {
+    connections
+        .iter()
+        .any(|c| finalizers::holds(c.as_ref(), connection::FINALIZER))
+}
+
+/// The Tenant is being deleted while one of its Connections had credentials to revoke:
+/// delete its Connections and keep the Tenant until they are gone, so that each can still
+/// read the Tenant while it revokes. An error keeps the finalizer; the Connections'
+/// deletions wake this again.
+async fn cascade(
+    tenant: &Tenant,
+    left: &[Arc<Connection>],
+    ctx: &Context,
+) -> Result<Action, Error> {
     let namespace = tenant.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
     for conn in left
@@ -224,4 +239,34 @@ pub fn error_policy(_tenant: Arc<Tenant>, err: &Error, _ctx: Arc<Context>) -> Ac
     }
     tracing::warn!(reason = err.reason(), error = %err, "tenant reconcile failed");
     Action::requeue(RETRY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connection(finalizers: &[&str]) -> Arc<Connection> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection",
+                "metadata": {"name": "c", "namespace": "acme", "finalizers": finalizers},
+                "spec": {"tenantRef": {"name": "acme"}, "connectorRef": {"name": "stripe"}},
+            }))
+            .expect("a valid Connection"),
+        )
+    }
+
+    #[test]
+    fn a_tenant_waits_only_for_connections_with_something_to_revoke() {
+        assert!(!needs_finalizer(&[]), "no Connections");
+        assert!(
+            !needs_finalizer(&[connection(&[]), connection(&["example.com/theirs"])]),
+            "Connections that go without the operator"
+        );
+        assert!(needs_finalizer(&[
+            connection(&[]),
+            connection(&[connection::FINALIZER])
+        ]));
+    }
 }

@@ -189,6 +189,11 @@ impl CredentialStore for SecretStore {
     fn delete<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<bool, Error>> {
         self.delete_secret(conn).boxed()
     }
+
+    /// The Secret is owned by its Connection: the garbage collector deletes it with it.
+    fn goes_with_connection(&self) -> bool {
+        true
+    }
 }
 
 /// The labels and owner every credentials Secret carries.

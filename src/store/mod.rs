@@ -136,6 +136,11 @@ pub trait CredentialStore: Send + Sync {
 
     /// Deletes what the store holds for `conn`; whether there was anything.
     fn delete<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// Whether what the store holds for a Connection goes when the Connection does, without
+    /// the operator (a Secret the Connection owns, collected by Kubernetes). A store outside
+    /// the cluster needs the Connection's finalizer to be emptied.
+    fn goes_with_connection(&self) -> bool;
 }
 
 /// Every store this build has.

@@ -87,7 +87,7 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     let reply = Reply {
         form: request.form,
         namespace: ns.to_owned(),
-        tenant,
+        tenant: tenant.name_any(),
         connection: conn.name_any(),
         redirect: payload.redirect_uri.clone(),
     };

@@ -121,12 +121,12 @@ fn conflict_or(err: kube::Error, what: &str) -> ConnectError {
 }
 
 /// Finds the Tenant with this id, or creates it; updates its name and fields when the token
-/// carries new ones. Returns the Tenant's object name.
+/// carries new ones. Returns the Tenant as it is now.
 pub async fn tenant(
     ctx: &Context,
     namespace: &str,
     claims: &TenantClaims,
-) -> Result<String, ConnectError> {
+) -> Result<Tenant, ConnectError> {
     let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), namespace);
     // The controller's cache where this replica has one: a cache that lags only makes the
     // apply below run when it need not, and the name it picks is the same either way.
@@ -157,8 +157,8 @@ pub async fn tenant(
     let unchanged = have.is_some_and(|s| {
         s.display_name == display_name && s.fields.as_ref().map(|f| &f.0) == fields.as_ref()
     });
-    if let (true, Some(name)) = (unchanged, &found) {
-        return Ok(name.clone());
+    if let (true, Some(tenant)) = (unchanged, existing.clone()) {
+        return Ok(tenant);
     }
     let name = unclaimed_tenant_name(&api, tenant_names(found, &claims.id), &claims.id).await?;
     let mut spec = json!({"tenantId": claims.id});
@@ -179,26 +179,25 @@ pub async fn tenant(
         &Patch::Apply(patch),
     )
     .await
-    .map_err(|err| conflict_or(err, &format!("Tenant {name:?}")))?;
-    Ok(name)
+    .map_err(|err| conflict_or(err, &format!("Tenant {name:?}")))
 }
 
 /// The Connection to write: an existing one of this tenant and connector unless the caller
-/// allows several, else a new name.
+/// allows several, else a new name. Returns the name and the Connection it holds now, if any.
 async fn connection_name(
     ctx: &Context,
     api: &Api<Connection>,
     tenant: &str,
     target: (ConnectorKind, &str),
     allow_multiple: bool,
-) -> Result<String, ConnectError> {
+) -> Result<(String, Option<Connection>), ConnectError> {
     let (kind, connector) = target;
     let base: String = format!("{tenant}-{connector}")
         .chars()
         .take(NAME_BUDGET)
         .collect();
     if allow_multiple {
-        return fresh_connection_name(api, &base).await;
+        return Ok((fresh_connection_name(api, &base).await?, None));
     }
     let all: Vec<Connection> = if ctx.caches_live() {
         let ns = api.namespace();
@@ -219,8 +218,8 @@ async fn connection_name(
         .filter(|c| belongs(c, tenant, target) && c.meta().deletion_timestamp.is_none())
         .collect();
     mine.sort_by_key(|c| c.creation_timestamp());
-    if let Some(found) = mine.first() {
-        return Ok(found.name_any());
+    if let Some(found) = mine.into_iter().next() {
+        return Ok((found.name_any(), Some(found)));
     }
     // `<tenant>-<connector>` is ambiguous (tenant `acme` with connector `crm-sync`, tenant
     // `acme-crm` with `sync`; a Connector and a ClusterConnector of one name), and a person
@@ -232,7 +231,7 @@ async fn connection_name(
     // and connector: deterministic, so later requests find the same one. Not a 409, which
     // would lock this tenant out of the connector for as long as the other Connection
     // exists, through no fault of its own. Two first requests racing for one free name can
-    // still meet at the apply; the CRD's rule then refuses the later one.
+    // still meet at the apply; the CRD's rule then refuses the later one, which chooses again.
     let kind_name = kind.as_str();
     let hex: String = Sha256::digest(format!("{tenant}\0{kind_name}\0{connector}").as_bytes())
         .iter()
@@ -246,7 +245,7 @@ async fn connection_name(
     for name in [&base, &distinct] {
         match read_connection(api, name).await? {
             Some(held) if !belongs(&held, tenant, target) => continue,
-            _ => return Ok(name.clone()),
+            held => return Ok((name.clone(), held)),
         }
     }
     Err(ConnectError::conflict(format!(
@@ -298,20 +297,69 @@ async fn fresh_connection_name(api: &Api<Connection>, base: &str) -> Result<Stri
 pub async fn connection(
     ctx: &Context,
     namespace: &str,
-    tenant: &str,
+    tenant: &Tenant,
     kind: ConnectorKind,
     payload: &Payload,
 ) -> Result<Connection, ConnectError> {
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), namespace);
-    let connector = &payload.connector;
-    let name = connection_name(
-        ctx,
-        &api,
-        tenant,
-        (kind, connector),
-        payload.allow_multiple_connections,
-    )
-    .await?;
+    let tenant_name = tenant.name_any();
+    let target = (kind, payload.connector.as_str());
+    let allow_multiple = payload.allow_multiple_connections;
+    let mut chosen = connection_name(ctx, &api, &tenant_name, target, allow_multiple).await?;
+    let conn = loop {
+        let (name, held) = &chosen;
+        let patch = connection_patch(name, held.as_ref(), tenant, kind, payload);
+        let applied = api
+            .patch(
+                name,
+                &PatchParams::apply(CONNECT_MANAGER),
+                &Patch::Apply(patch),
+            )
+            .await;
+        match applied {
+            Ok(conn) => break conn,
+            // Another tenant's first request took the name between the read and this
+            // apply, and the CRD refused to hand its Connection over: choose again, now
+            // that the name is seen taken. Chosen once more only, so that a 422 for any
+            // other reason is still answered.
+            Err(kube::Error::Api(status)) if status.code == 422 && held.is_none() => {
+                let again =
+                    connection_name(ctx, &api, &tenant_name, target, allow_multiple).await?;
+                if again.0 == *name {
+                    return Err(conflict_or(
+                        kube::Error::Api(status),
+                        &format!("Connection {name:?}"),
+                    ));
+                }
+                chosen = again;
+            }
+            Err(err) => return Err(conflict_or(err, &format!("Connection {name:?}"))),
+        }
+    };
+    let strings = string_input(payload);
+    if !strings.is_empty() {
+        let secret_name = format!("{}-input", conn.name_any());
+        input_secret(ctx, &conn, &secret_name, strings).await?;
+    }
+    Ok(conn)
+}
+
+/// The payload's string input: it goes into the input Secret, never the spec.
+fn string_input(payload: &Payload) -> Map<String, Value> {
+    let input = payload.input.clone().unwrap_or_default();
+    input.into_iter().filter(|(_, v)| v.is_string()).collect()
+}
+
+/// The Connection as the payload makes it. One this endpoint creates is owned by its Tenant, so that the garbage collector deletes it with the Tenant whether or
+/// not the operator runs. One a person applied is theirs, and gets no owner: Argo CD stops
+/// pruning an object once it has an owner reference.
+fn connection_patch(
+    name: &str,
+    held: Option<&Connection>,
+    tenant: &Tenant,
+    kind: ConnectorKind,
+    payload: &Payload,
+) -> Value {
     let secret_name = format!("{name}-input");
     let input = payload.input.clone().unwrap_or_default();
     let (strings, inline): (Map<String, Value>, Map<String, Value>) =
@@ -320,10 +368,9 @@ pub async fn connection(
         .keys()
         .map(|k| json!({"field": k, "secretKeyRef": {"name": secret_name, "key": k}}))
         .collect();
-    let kind_name = kind.as_str();
     let mut spec = json!({
-        "tenantRef": {"name": tenant},
-        "connectorRef": {"kind": kind_name, "name": connector},
+        "tenantRef": {"name": tenant.name_any()},
+        "connectorRef": {"kind": kind.as_str(), "name": payload.connector},
     });
     if let Some(key) = &payload.auth_option_key {
         spec["authOptionKey"] = json!(key);
@@ -337,23 +384,24 @@ pub async fn connection(
     if let Some(parameters) = &payload.connector_parameters {
         spec["connectorParameters"] = Value::Object(parameters.clone());
     }
-    let patch = json!({
-        "apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection",
-        "metadata": {"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY_VALUE}},
-        "spec": spec,
+    let mut metadata = json!({"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY_VALUE}});
+    // Created now, or created owned before (this apply must name the owner again, or it
+    // would drop it). The label cannot tell: an apply to a person's Connection adds it too.
+    let created_here = held.is_none_or(|c| {
+        c.owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == tenant.uid().as_ref())
     });
-    let conn = api
-        .patch(
-            &name,
-            &PatchParams::apply(CONNECT_MANAGER),
-            &Patch::Apply(patch),
-        )
-        .await
-        .map_err(|err| conflict_or(err, &format!("Connection {name:?}")))?;
-    if !strings.is_empty() {
-        input_secret(ctx, &conn, &secret_name, strings).await?;
+    if let (true, Some(mut owner)) = (created_here, tenant.controller_owner_ref(&())) {
+        // Owned, not controlled: no controller manages a Connection on its Tenant's behalf.
+        owner.controller = None;
+        metadata["ownerReferences"] = json!([owner]);
     }
-    Ok(conn)
+    json!({
+        "apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection",
+        "metadata": metadata,
+        "spec": spec,
+    })
 }
 
 /// Writes the input Secret, owned by the Connection so that it goes with it.

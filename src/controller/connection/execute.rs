@@ -35,6 +35,9 @@ struct InUse {
     issued: bool,
     /// They arrived but the connector cannot use them as it says.
     unusable: Option<Error>,
+    /// When the provider's answer with new tokens arrived: until the store has them, they
+    /// exist only in this process.
+    answered_at: Option<std::time::Instant>,
 }
 
 /// Runs `plan` for `obs`.
@@ -126,6 +129,8 @@ async fn credentials(
                 retry: Retry::None,
                 issued: true,
                 unusable: None,
+                // Kept since an earlier attempt: not the window of one answer.
+                answered_at: None,
             })
         }
         Step::Obtain { why, .. } => {
@@ -136,6 +141,7 @@ async fn credentials(
                 store: obs.store,
             };
             let result = obs.method.obtain(&inputs, ctx.tools(), &reread, now).await;
+            let answered_at = std::time::Instant::now();
             match plan::settle(&plan.step, result, now, dice) {
                 Settled::New {
                     fresh,
@@ -153,6 +159,7 @@ async fn credentials(
                     retry: Retry::None,
                     issued: fresh.issued,
                     unusable: fresh.unusable,
+                    answered_at: fresh.issued.then_some(answered_at),
                 }),
                 Settled::Retry {
                     held,
@@ -186,6 +193,7 @@ fn kept_in_use(
         retry: retry_at.map_or(Retry::None, Retry::Pending),
         issued: false,
         unusable: None,
+        answered_at: None,
     }
 }
 
@@ -246,6 +254,9 @@ async fn store_credentials(
                 event(obs.conn, ctx, true, "TokensKeptInMemory", note).await;
             }
             return Err(Fault::Unstored(err));
+        }
+        if let Some(answered_at) = in_use.answered_at {
+            ctx.metrics.tokens_unsaved_for(answered_at.elapsed());
         }
     }
     if obs.kept.is_some() {

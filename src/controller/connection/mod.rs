@@ -22,11 +22,10 @@ mod watch;
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 
 pub use self::plan::REFRESH_REQUESTED_AT;
 pub use self::revoke::DISCONNECT_GRACE;
@@ -38,10 +37,12 @@ use self::outcome::{Failure, Outcome};
 use self::plan::{Mode, Plan};
 use self::schedule::BACKOFF_MIN;
 use crate::api::Connection;
-use crate::controller::{Context, own_writes};
+use crate::controller::{Context, finalizers, own_writes};
 use crate::error::Error;
 
-/// The finalizer that holds a Connection until its credentials are revoked and deleted.
+/// The finalizer that holds a deleted Connection until its credentials are revoked at the
+/// provider and deleted from a store the garbage collector does not reach; carried only while
+/// there is such work (see `crate::controller::finalizers`).
 pub const FINALIZER: &str = "plugboard.dev/credentials";
 
 /// How soon a reconcile that the Kubernetes API failed is tried again: the API server is
@@ -74,28 +75,52 @@ async fn reconcile_inner(conn: Arc<Connection>, ctx: &Context) -> Result<Action,
     }
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
-    let finalizing = own_writes::FinalizerWrite::of(conn.as_ref(), FINALIZER);
-    let result = finalizer(&api, FINALIZER, conn, |event| async {
-        match event {
-            Finalizer::Apply(conn) => apply(&conn, ctx).await,
-            Finalizer::Cleanup(conn) => revoke::on_deletion(&conn, ctx).await,
-        }
-    })
-    .await
-    .map_err(crate::controller::finalizer_error);
+    let result = match finalized(&api, &conn, ctx).await {
+        Ok(Some(action)) => Ok(action),
+        Ok(None) => apply(&conn, ctx).await,
+        Err(err) => Err(err),
+    };
     match result {
-        Ok(action) => {
-            finalizing.succeeded(&ctx.own_writes);
-            Ok(action)
-        }
         // The Connection went while this reconcile ran (a deletion another reconcile
         // finished, its finalizer removed): nothing is left to do, and nothing is wrong.
         Err(err) if is_gone(&err) => {
             tracing::debug!("the Connection is gone");
             Ok(Action::await_change())
         }
-        Err(err) => Err(err),
+        other => other,
     }
+}
+
+/// The finalizer's part: a deleted Connection is revoked and let go; a live one carries the
+/// finalizer exactly while its deletion would have work to do. `None`: go on to reconcile.
+async fn finalized(
+    api: &Api<Connection>,
+    conn: &Connection,
+    ctx: &Context,
+) -> Result<Option<Action>, Error> {
+    let holds = finalizers::holds(conn, FINALIZER);
+    if conn.meta().deletion_timestamp.is_some() {
+        if holds {
+            // An error keeps the finalizer; its retry time is the backoff.
+            revoke::on_deletion(conn, ctx).await?;
+            finalizers::set(api, conn, FINALIZER, false, &ctx.own_writes).await?;
+        }
+        ctx.own_writes.forget(&own_writes::key::<Connection>(
+            &conn.namespace().unwrap_or_default(),
+            &conn.name_any(),
+        ));
+        return Ok(Some(Action::await_change()));
+    }
+    let Some(wanted) = revoke::needs_finalizer(conn, ctx).await? else {
+        return Ok(None);
+    };
+    if finalizers::set(api, conn, FINALIZER, wanted, &ctx.own_writes).await? && wanted {
+        // Nothing is obtained before the finalizer is in place: credentials issued first
+        // could be left unrevoked by a deletion in between. The write's watch event brings
+        // the Connection back.
+        return Ok(Some(Action::await_change()));
+    }
+    Ok(None)
 }
 
 /// Whether `err` is the API server saying the Connection is not there any more.
@@ -176,7 +201,10 @@ async fn report(
 ) -> Result<Action, Error> {
     let error = &failure.error;
     ctx.metrics.reconciled("Connection", error.reason());
-    let message = crate::redact::redact(&error.to_string(), secrets);
+    let mut message = crate::redact::redact(&error.to_string(), secrets);
+    if let Some(hint) = status::refused_after_restart(error, conn, ctx.started) {
+        message.push_str(&hint);
+    }
     tracing::info!(reason = error.reason(), message = %message, "connection not ready");
     let link = crate::auth::link::connect_link(
         ctx.config.public_url.as_deref(),

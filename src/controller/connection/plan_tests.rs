@@ -623,3 +623,35 @@ fn a_pending_retry_keeps_its_count_and_time_and_wakes_then() {
         requeue(&Action::requeue(Duration::from_secs(40)))
     );
 }
+
+#[test]
+fn a_refresh_token_refused_after_a_restart_says_a_rotation_may_have_been_lost() {
+    let refused = crate::error::Error::RefreshTokenRefused("invalid_grant".to_owned());
+    let refreshed = |at: Timestamp| {
+        connection()
+            .status(|s| s.last_refreshed_at = Some(at.to_string()))
+            .build()
+    };
+    let hint = status::refused_after_restart(&refused, &refreshed(later(-600)), later(-60));
+    assert!(
+        hint.as_deref()
+            .is_some_and(|h| h.contains("restarted") && h.contains("status.authorizationUrl")),
+        "{hint:?}"
+    );
+    // Refreshed by this run: the grant was revoked, no restart lost anything.
+    assert_eq!(
+        status::refused_after_restart(&refused, &refreshed(later(-30)), later(-60)),
+        None
+    );
+    // Never refreshed: nothing was rotated that could be lost.
+    assert_eq!(
+        status::refused_after_restart(&refused, &connection().build(), later(-60)),
+        None
+    );
+    // Any other refusal (a client-credentials grant) has no refresh token to lose.
+    let revoked = crate::error::Error::TokenRevoked("invalid_grant".to_owned());
+    assert_eq!(
+        status::refused_after_restart(&revoked, &refreshed(later(-600)), later(-60)),
+        None
+    );
+}

@@ -47,6 +47,22 @@ pub async fn on_request(conn: &Connection, ctx: &Context, now: Timestamp) -> Res
     Ok(Action::await_change())
 }
 
+/// Whether deleting `conn` has work for the operator, so that it must carry the finalizer:
+/// its connector sends something at deletion, or its credentials are in a store the garbage
+/// collector does not empty. `None` when that cannot be told now (no connector yet, no auth
+/// option to choose): the finalizer stays as it is, since credentials obtained before may
+/// still need revoking once the connector is back.
+pub async fn needs_finalizer(conn: &Connection, ctx: &Context) -> Result<Option<bool>, Error> {
+    if ctx.stores.of(conn).is_ok_and(|s| !s.goes_with_connection()) {
+        return Ok(Some(true));
+    }
+    match dereference::sends_at_deletion(conn, ctx).await {
+        Ok(sends) => Ok(Some(sends)),
+        Err(err @ Error::Kube(_)) => Err(err),
+        Err(_) => Ok(None),
+    }
+}
+
 /// The Connection is being deleted: revoke at the provider, then let it go. A provider that
 /// keeps failing holds deletion for the disconnect grace at most.
 pub async fn on_deletion(conn: &Connection, ctx: &Context) -> Result<Action, Error> {

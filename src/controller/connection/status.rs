@@ -70,7 +70,7 @@ fn failed_conditions(err: &Error, stage: Stage, message: &str) -> (ConnectionSta
         ConnectionState::Pending
     } else if matches!(
         err,
-        Error::AuthorizationRequired(_) | Error::TokenRevoked(_)
+        Error::AuthorizationRequired(_) | Error::TokenRevoked(_) | Error::RefreshTokenRefused(_)
     ) {
         ConnectionState::AuthorizationRequired
     } else {
@@ -299,7 +299,7 @@ pub fn failed(
         .then(|| schedule::backoff(attempts, dice).max(retry_after.unwrap_or_default()));
     let wants_person = matches!(
         f.error,
-        Error::AuthorizationRequired(_) | Error::TokenRevoked(_)
+        Error::AuthorizationRequired(_) | Error::TokenRevoked(_) | Error::RefreshTokenRefused(_)
     );
     let conditions = failed_conditions(f.error, f.stage, f.message);
     let status = next(conn, conditions, now, |s| {
@@ -452,5 +452,25 @@ pub fn transition(
         note: Some(message),
         action: "Reconcile".to_owned(),
         secondary: related,
+    })
+}
+
+/// What to add to a refused refresh token's message when the refresh before it was made by
+/// an earlier run of the operator: a run stopped (kill -9, node loss) between the provider's
+/// rotation answer and the store write leaves the store with a refresh token the provider
+/// has already replaced, and a provider with reuse detection then revokes the whole grant.
+/// Nothing can recover it; the person must consent again, and the message says why.
+pub fn refused_after_restart(err: &Error, conn: &Connection, started: Timestamp) -> Option<String> {
+    let Error::RefreshTokenRefused(_) = err else {
+        return None;
+    };
+    let last = conn.status.as_ref()?.last_refreshed_at.as_deref()?;
+    let last: Timestamp = last.parse().ok()?;
+    (last < started).then(|| {
+        format!(
+            ". The operator restarted at {started} since the last refresh it stored ({last}); if \
+             it was stopped during a refresh, the provider had rotated the refresh token and the \
+             new one never reached the store. Consent again at status.authorizationUrl"
+        )
     })
 }
