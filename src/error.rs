@@ -59,6 +59,20 @@ pub enum Error {
     #[error("{0}")]
     TokenRevoked(String),
 
+    /// The credential store outside the cluster cannot be reached, is sealed, or is not
+    /// ready. Credentials that still work stay in use.
+    #[error("{0}")]
+    StoreUnavailable(String),
+
+    /// The credential store refused the operator's token for this path.
+    #[error("{0}")]
+    StoreForbidden(String),
+
+    /// The operator's store settings do not match the store (no such mount, no auth
+    /// method, no store configured).
+    #[error("{0}")]
+    StoreMisconfigured(String),
+
     /// The provider refused the stored refresh token. Reported as `TokenRevoked`; told apart
     /// because a refresh token can also be refused when a rotated one was lost.
     #[error("{0}")]
@@ -124,6 +138,8 @@ pub enum AtFault {
     Provider,
     /// The Kubernetes API server.
     Kubernetes,
+    /// The credential store outside the cluster, or the operator's settings for it.
+    Store,
 }
 
 impl Error {
@@ -156,6 +172,9 @@ impl Error {
             | Self::DisconnectFailed(_) => AtFault::Provider,
             Self::RevocationPending { source, .. } => source.at_fault(),
             Self::Kube(_) | Self::CredentialsNotStored(_) => AtFault::Kubernetes,
+            Self::StoreUnavailable(_) | Self::StoreForbidden(_) | Self::StoreMisconfigured(_) => {
+                AtFault::Store
+            }
         }
     }
 
@@ -176,6 +195,9 @@ impl Error {
             Self::ProviderUnavailable { .. } => "ProviderUnavailable",
             Self::CredentialsExpired { .. } => "CredentialsExpired",
             Self::CredentialsNotStored(_) => "CredentialsNotStored",
+            Self::StoreUnavailable(_) => "StoreUnavailable",
+            Self::StoreForbidden(_) => "StoreForbidden",
+            Self::StoreMisconfigured(_) => "StoreMisconfigured",
             Self::TestFailed(_) => "TestFailed",
             Self::DisconnectFailed(_) => "DisconnectFailed",
             Self::ConnectionsRemaining(_) => "ConnectionsRemaining",
@@ -194,6 +216,11 @@ impl Error {
             Self::ProviderUnavailable { .. }
                 | Self::CredentialsExpired { .. }
                 | Self::CredentialsNotStored(_)
+                // A policy or mount fixed in the store makes no Kubernetes event: these are
+                // retried at the backoff, while Stalled says a person must act.
+                | Self::StoreUnavailable(_)
+                | Self::StoreForbidden(_)
+                | Self::StoreMisconfigured(_)
                 | Self::TestFailed(_)
                 | Self::DisconnectFailed(_)
                 | Self::ConnectionsRemaining(_)
@@ -215,6 +242,8 @@ impl Error {
                 | Self::BlockedHost { .. }
                 | Self::TokenRevoked(_)
                 | Self::RefreshTokenRefused(_)
+                | Self::StoreForbidden(_)
+                | Self::StoreMisconfigured(_)
         )
     }
 

@@ -129,7 +129,7 @@ pub enum CredentialsStoreKind {
 /// Where a Connection's credentials are stored.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.store) || self.store != 'vault' || has(self.path)").message("store: vault needs path, the KV v2 path of the credentials"))]
+#[x_kube(validation = Rule::new("!has(self.deletionPolicy) || self.deletionPolicy != 'Retain' || !has(self.store) || self.store == 'vault'").message("deletionPolicy: Retain needs store: vault; a credentials Secret is owned by its Connection and always goes with it"))]
 pub struct CredentialsStore {
     /// `kubernetes` (the default) or `vault`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,9 +137,29 @@ pub struct CredentialsStore {
     /// store kubernetes: name of the Secret; `<connection>-credentials` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// store vault: the KV v2 path (for example `plugboard/acme/hubspot`).
+    /// store vault: the KV v2 path inside the operator's mount and under its path prefix
+    /// (`--vault-mount`, `--vault-path-prefix`). A template over `connection.name`,
+    /// `connection.namespace` and `tenant.name`, for example
+    /// `{{ connection.namespace }}/{{ connection.name }}` (the default). It must stay a
+    /// relative path of names: `..`, `.`, a leading `/` and empty segments are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// What happens to the stored credentials when the Connection is deleted or
+    /// disconnected: `Delete` (the default) deletes them after revoking them at the provider;
+    /// `Retain` revokes nothing and keeps them (store vault only: a credentials Secret is
+    /// owned by its Connection and always goes with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+// What deleting a Connection does to its stored credentials.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Revoke at the provider, then delete them from the store.
+    #[default]
+    Delete,
+    /// Keep them in the store, unrevoked.
+    Retain,
 }
 
 // The life cycle of a Connection, as one word.
@@ -170,9 +190,15 @@ pub struct CredentialsReference {
     /// store kubernetes: the Secret's name, in the Connection's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// store vault: the KV v2 path.
+    /// store vault: the KV v2 mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    /// store vault: the KV v2 path inside the mount (read it at `<mount>/data/<path>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// store vault: the KV version holding the current credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// What plugboard found when it reconciled the Connection.

@@ -24,7 +24,7 @@ pub use condition::{Condition, Word};
 pub use connection::{
     Connection, ConnectionSpec, ConnectionState, ConnectionStatus, ConnectorKind,
     ConnectorReference, CredentialsReference, CredentialsStore, CredentialsStoreKind,
-    TenantReference,
+    DeletionPolicy, TenantReference,
 };
 pub use connector::{
     ApiClient, ConnectionTest, Connector, ConnectorSpec, ConnectorStatus, Disconnect, HttpRequest,

@@ -61,6 +61,8 @@ pub struct Settings {
     /// Connections reconciled at the same time; `DEFAULT_CONCURRENCY` when unset, and 0 for
     /// no limit.
     pub concurrency: Option<u16>,
+    /// The OpenBao/Vault store, when the operator is given one (`--vault-address`).
+    pub vault: Option<Arc<crate::store::vault::VaultStore>>,
 }
 
 /// Connections reconciled at the same time unless `--concurrency` says otherwise. A reconcile
@@ -282,7 +284,7 @@ pub fn prepare(client: Client, settings: Settings) -> (Arc<Context>, Watches) {
         caches_live: std::sync::atomic::AtomicBool::new(false),
         own_writes: own_writes::OwnWrites::default(),
         unsaved: connection::Unsaved::default(),
-        stores: crate::store::Stores::new(client.clone()),
+        stores: crate::store::Stores::new(client.clone(), settings.vault.clone()),
         schemas: Arc::default(),
         started: k8s_openapi::jiff::Timestamp::now(),
         config: settings,

@@ -67,8 +67,7 @@ pub struct RunArgs {
     )]
     pub state_key_secret: String,
     /// Where a Connection stores its credentials when its `spec.credentials.store` is unset.
-    /// Only `kubernetes` is built so far; `vault` is refused at start rather than failing
-    /// every Connection later.
+    /// `vault` needs --vault-address.
     #[arg(long, env = "PLUGBOARD_DEFAULT_STORE", value_enum, default_value_t = DefaultStore::Kubernetes)]
     pub default_store: DefaultStore,
     /// Turns on `POST /connect` (the backend connection method) and names the namespace
@@ -88,6 +87,8 @@ pub struct RunArgs {
     /// are limited separately, to a few at a time per host.
     #[arg(long, env = "PLUGBOARD_CONCURRENCY", default_value_t = crate::controller::DEFAULT_CONCURRENCY)]
     pub concurrency: u16,
+    #[command(flatten)]
+    pub vault: super::vault_args::VaultArgs,
 }
 
 /// The credential stores a default may name.
@@ -95,7 +96,7 @@ pub struct RunArgs {
 pub enum DefaultStore {
     /// A Kubernetes Secret in the Connection's namespace.
     Kubernetes,
-    /// OpenBao or Vault KV version 2 (not in this version).
+    /// OpenBao or Vault KV version 2 (the `--vault-*` settings).
     Vault,
 }
 

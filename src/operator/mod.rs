@@ -17,6 +17,7 @@ use crate::auth::state::StateKey;
 use crate::{telemetry, web};
 
 pub mod args;
+mod vault_args;
 
 /// How long to wait for the API server at start. Long enough for a slow control plane, short
 /// enough that a wrong kubeconfig fails fast instead of hanging a terminal or a rollout.
@@ -35,10 +36,8 @@ pub enum OperatorError {
         "the plugboard CRDs are not installed in the cluster at {url}; install them with `plugboard crd | kubectl apply --server-side -f -`"
     )]
     CrdsMissing { url: String },
-    #[error(
-        "--default-store vault: this version of plugboard has no vault store; use kubernetes (the default)"
-    )]
-    VaultUnsupported,
+    #[error("{0}")]
+    Vault(String),
     #[error("cannot use the workspace Secret {secret} for POST /connect: {reason}")]
     Workspace { secret: String, reason: String },
     #[error(transparent)]
@@ -54,14 +53,27 @@ pub enum OperatorError {
     },
 }
 
+/// The settings read from files and flags alone, checked before anything is contacted.
+fn local_settings(args: &RunArgs) -> Result<LocalSettings, OperatorError> {
+    let schema = tenant_fields_schema(args.tenant_fields_schema.as_deref())?;
+    let vault = args
+        .vault
+        .store(args.default_store == DefaultStore::Vault)
+        .map_err(OperatorError::Vault)?
+        .map(Arc::new);
+    Ok((schema, vault))
+}
+
+type LocalSettings = (
+    Option<Arc<serde_json::Value>>,
+    Option<Arc<crate::store::vault::VaultStore>>,
+);
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
     let logging =
         telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
-    let tenant_fields_schema = tenant_fields_schema(args.tenant_fields_schema.as_deref())?;
-    if args.default_store == DefaultStore::Vault {
-        return Err(OperatorError::VaultUnsupported);
-    }
+    let (tenant_fields_schema, vault) = local_settings(&args)?;
     let config = Config::infer()
         .await
         .map_err(|err| OperatorError::NoConfig(one_line(&err)))?;
@@ -97,6 +109,7 @@ pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
         tenant_fields_schema,
         workspace,
         concurrency: Some(args.concurrency),
+        vault,
     };
     let (ctx, watches) = crate::controller::prepare(client.clone(), settings.clone());
     let readiness = web::Readiness::default();

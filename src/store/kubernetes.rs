@@ -111,7 +111,7 @@ impl SecretStore {
         want: &Want,
         writer: Writer<'_>,
         over: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<String, Error> {
         let api = self.api(conn);
         let name = secret_name(conn);
         let (manager, annotations) = match writer {
@@ -135,7 +135,7 @@ impl SecretStore {
             body["apiVersion"] = "v1".into();
             body["kind"] = "Secret".into();
             match api.patch(&name, &params, &Patch::Apply(&body)).await {
-                Ok(_) => return Ok(()),
+                Ok(written) => return Ok(written.resource_version().unwrap_or_default()),
                 Err(kube::Error::Api(status)) if status.code == 409 && over.is_some() => {
                     tracing::info!(
                         "credentials Secret changed while tokens were refreshed; writing them over the new version"
@@ -164,11 +164,12 @@ impl SecretStore {
 }
 
 impl CredentialStore for SecretStore {
-    fn reference(&self, conn: &Connection) -> CredentialsReference {
+    /// A Secret's resourceVersion means nothing to its readers: status names the Secret.
+    fn reference(&self, conn: &Connection, _version: Option<&str>) -> CredentialsReference {
         CredentialsReference {
             store: CredentialsStoreKind::Kubernetes,
             secret_name: Some(secret_name(conn)),
-            path: None,
+            ..CredentialsReference::default()
         }
     }
 
@@ -182,7 +183,7 @@ impl CredentialStore for SecretStore {
         want: &'a Want,
         writer: Writer<'a>,
         over: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    ) -> BoxFuture<'a, Result<String, Error>> {
         self.apply(conn, want, writer, over).boxed()
     }
 

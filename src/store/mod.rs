@@ -7,13 +7,14 @@
 //! store, whether a write is needed) is decided above it, the same way for every store.
 
 pub mod kubernetes;
+pub mod vault;
 
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::api::{Connection, CredentialsReference, CredentialsStoreKind};
+use crate::api::{Connection, CredentialsReference, CredentialsStoreKind, DeletionPolicy};
 use crate::error::Error;
 use crate::provider::api_client::RenderedApiClient;
 
@@ -116,23 +117,25 @@ pub enum Writer<'a> {
 
 /// One place credentials are kept.
 pub trait CredentialStore: Send + Sync {
-    /// Where `conn`'s credentials live, as status shows it.
-    fn reference(&self, conn: &Connection) -> CredentialsReference;
+    /// Where `conn`'s credentials live, as status shows it; `version` is the store's version
+    /// of them, as read or written.
+    fn reference(&self, conn: &Connection, version: Option<&str>) -> CredentialsReference;
 
     /// What the store holds for `conn` now, read from the store itself (never a cached copy:
     /// a refresh token rotated a moment ago is what a reconcile must see).
     fn read<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<Option<Stored>, Error>>;
 
-    /// Writes `want` for `conn`. With `over`, only over that version: if the content changed
-    /// meanwhile the store refuses, and the write is repeated over the newest version,
-    /// because tokens just obtained are newer than anything stored and must not be lost.
+    /// Writes `want` for `conn`; returns the version now stored. With `over`, only over that
+    /// version: if the content changed meanwhile the store refuses, and the write is
+    /// repeated over the newest version, because tokens just obtained are newer than
+    /// anything stored and must not be lost.
     fn write<'a>(
         &'a self,
         conn: &'a Connection,
         want: &'a Want,
         writer: Writer<'a>,
         over: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), Error>>;
+    ) -> BoxFuture<'a, Result<String, Error>>;
 
     /// Deletes what the store holds for `conn`; whether there was anything.
     fn delete<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<bool, Error>>;
@@ -146,28 +149,44 @@ pub trait CredentialStore: Send + Sync {
 /// Every store this build has.
 pub struct Stores {
     pub kubernetes: kubernetes::SecretStore,
+    /// Configured by the operator's `--vault-*` settings; absent without them.
+    pub vault: Option<std::sync::Arc<vault::VaultStore>>,
+    /// The store of a Connection whose `spec.credentials.store` is unset.
+    pub default: CredentialsStoreKind,
 }
 
 impl Stores {
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, vault: Option<std::sync::Arc<vault::VaultStore>>) -> Self {
+        let default = if vault.as_ref().is_some_and(|v| v.is_default()) {
+            CredentialsStoreKind::Vault
+        } else {
+            CredentialsStoreKind::Kubernetes
+        };
         Self {
             kubernetes: kubernetes::SecretStore::new(client),
+            vault,
+            default,
         }
     }
 
-    /// The store `conn` names in `spec.credentials.store`, or why it cannot have it.
+    /// The store `conn` keeps its credentials in, or why it cannot have it.
     pub fn of(&self, conn: &Connection) -> Result<&dyn CredentialStore, Error> {
-        match conn
-            .spec
-            .credentials
-            .as_ref()
-            .and_then(|c| c.store)
-            .unwrap_or_default()
-        {
-            CredentialsStoreKind::Kubernetes => Ok(&self.kubernetes),
-            CredentialsStoreKind::Vault => Err(Error::InvalidInput(
-                "spec.credentials.store vault is not supported by this version of plugboard; use kubernetes".to_owned(),
-            )),
+        let wanted = conn.spec.credentials.as_ref();
+        match wanted.and_then(|c| c.store).unwrap_or(self.default) {
+            CredentialsStoreKind::Kubernetes => {
+                if wanted.and_then(|c| c.deletion_policy) == Some(DeletionPolicy::Retain) {
+                    return Err(Error::InvalidInput(
+                        "spec.credentials.deletionPolicy Retain needs store vault: a credentials Secret is owned by its Connection and always goes with it".to_owned(),
+                    ));
+                }
+                Ok(&self.kubernetes)
+            }
+            CredentialsStoreKind::Vault => match &self.vault {
+                Some(vault) => Ok(vault.as_ref()),
+                None => Err(Error::StoreMisconfigured(
+                    "spec.credentials.store is vault, but this operator has no vault store: start it with --vault-address (chart: vault.address)".to_owned(),
+                )),
+            },
         }
     }
 }

@@ -14,6 +14,7 @@ pub fn check(doc: &Doc) -> Vec<String> {
     let result = match doc.kind() {
         "Namespace" => through::<Namespace>(doc),
         "Secret" => through::<Secret>(doc),
+        "Deployment" => through::<k8s_openapi::api::apps::v1::Deployment>(doc),
         "Connector" => through::<Connector>(doc),
         "ClusterConnector" => through::<ClusterConnector>(doc),
         "Tenant" => through::<Tenant>(doc),

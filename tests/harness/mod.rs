@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod oauth_server;
+pub mod openbao;
 
 use std::fmt::Debug;
 use std::time::Duration;

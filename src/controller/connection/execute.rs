@@ -61,14 +61,14 @@ pub async fn connect(
     );
     let context = gather::with_credentials(obs.context.clone(), &in_use.credentials);
     let stored = in_use.issued.then(|| in_use.schedule.clone());
-    let (wrote, client) = match store_credentials(obs, &mut in_use, &context, ctx).await {
+    let (written, client) = match store_credentials(obs, &mut in_use, &context, ctx).await {
         Ok(stored) => stored,
         Err(Fault::Stored(err)) => return failed(err, Stage::Credentials, stored, secrets),
         Err(Fault::Unstored(err)) => return failed(err, Stage::Credentials, None, secrets),
     };
     let tested = match plan.test {
         Test::None => false,
-        Test::IfChanged if !wrote => false,
+        Test::IfChanged if written.is_none() => false,
         Test::Due(_) | Test::IfChanged => {
             if let Err(err) = test(obs, client.as_ref(), &context, ctx).await {
                 return failed(err, Stage::Test, stored, secrets);
@@ -82,6 +82,7 @@ pub async fn connect(
             answered: in_use.answered,
             retry: in_use.retry,
             tested,
+            version: written.or_else(|| obs.stored.as_ref().map(|s| s.version.clone())),
         }),
         secrets,
     }
@@ -212,7 +213,7 @@ enum Fault {
 }
 
 /// Renders the API client over the credentials and stores both, unless the store already
-/// holds them; returns whether it wrote, and the client. New tokens reach the store even
+/// holds them; returns the version it wrote, if it wrote, and the client. New tokens reach the store even
 /// when rendering fails, and stay in memory when the write fails: the provider may already
 /// have invalidated the refresh token they replace.
 async fn store_credentials(
@@ -220,7 +221,7 @@ async fn store_credentials(
     in_use: &mut InUse,
     context: &serde_json::Value,
     ctx: &Context,
-) -> Result<(bool, Option<(RenderedApiClient, AllowedHosts)>), Fault> {
+) -> Result<(Option<String>, Option<(RenderedApiClient, AllowedHosts)>), Fault> {
     let label = &obs.resolved.connector_label;
     let rendered = match (in_use.unusable.take(), &obs.resolved.connector.api_client) {
         (Some(err), _) => Err(err),
@@ -238,23 +239,17 @@ async fn store_credentials(
     let in_use = &*in_use;
     let current = obs.stored.as_ref();
     let needed = in_use.issued || current.is_none_or(|have| !store::up_to_date(have, &want));
+    let mut written = None;
     if needed {
         let over = in_use
             .issued
             .then(|| current.map_or("", |s| s.version.as_str()));
-        let written = obs.store.write(obs.conn, &want, Writer::Controller, over);
-        if let Err(err) = written.await {
-            let err = not_stored(err);
-            if in_use.issued {
-                ctx.unsaved.keep(obs.conn, kept(in_use));
-                let note = format!(
-                    "new tokens could not be stored ({}); they are kept in memory and stored by the next attempt, and a restart of the operator before then loses them",
-                    err.reason()
-                );
-                event(obs.conn, ctx, true, "TokensKeptInMemory", note).await;
-            }
-            return Err(Fault::Unstored(err));
-        }
+        let write = obs.store.write(obs.conn, &want, Writer::Controller, over);
+        let version = match write.await {
+            Ok(version) => version,
+            Err(err) => return Err(unstored(obs, in_use, err, ctx).await),
+        };
+        written = Some(version);
         if let Some(answered_at) = in_use.answered_at {
             ctx.metrics.tokens_unsaved_for(answered_at.elapsed());
         }
@@ -263,9 +258,24 @@ async fn store_credentials(
         ctx.unsaved.stored(obs.conn);
     }
     match rendered {
-        Ok(client) => Ok((needed, client)),
+        Ok(client) => Ok((written, client)),
         Err(err) => Err(Fault::Stored(err)),
     }
+}
+
+/// A refused write: new tokens wait in memory for the next attempt, and an Event says that a
+/// restart before then loses them.
+async fn unstored(obs: &Observed<'_>, in_use: &InUse, err: Error, ctx: &Context) -> Fault {
+    let err = not_stored(err);
+    if in_use.issued {
+        ctx.unsaved.keep(obs.conn, kept(in_use));
+        let note = format!(
+            "new tokens could not be stored ({}); they are kept in memory and stored by the next attempt, and a restart of the operator before then loses them",
+            err.reason()
+        );
+        event(obs.conn, ctx, true, "TokensKeptInMemory", note).await;
+    }
+    Fault::Unstored(err)
 }
 
 /// A refused store write as the error status shows: the API server's own words (which name

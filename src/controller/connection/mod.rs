@@ -182,7 +182,7 @@ async fn connect(conn: &Connection, ctx: &Context, now: Timestamp) -> Result<Act
     ctx.metrics.reconciled("Connection", "success");
     let connected = status::Connected {
         done: &done,
-        reference: obs.store.reference(conn),
+        reference: obs.store.reference(conn, done.version.as_deref()),
         has_test: plan.test != plan::Test::None,
         test_interval: plan.test_interval,
     };

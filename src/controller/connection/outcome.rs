@@ -57,6 +57,8 @@ pub struct Done {
     pub answered: Option<String>,
     pub retry: Retry,
     pub tested: bool,
+    /// The store's version of the credentials, as written or read.
+    pub version: Option<String>,
 }
 
 /// Whether a failed refresh is being retried while the stored credentials stay in use.

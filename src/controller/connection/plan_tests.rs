@@ -564,6 +564,7 @@ fn done(retry: Retry, next_refresh_at: Option<Timestamp>) -> Done {
         answered: None,
         retry,
         tested: false,
+        version: None,
     }
 }
 
@@ -577,7 +578,7 @@ fn a_failed_refresh_backs_off_and_honours_retry_after_in_status_and_requeue_alik
     let reference = crate::api::CredentialsReference {
         store: crate::api::CredentialsStoreKind::Kubernetes,
         secret_name: Some("acme-hubspot-credentials".to_owned()),
-        path: None,
+        ..Default::default()
     };
     for (retry_after, expected) in [(1, 8), (120, 120)] {
         let done = done(
@@ -609,8 +610,7 @@ fn a_pending_retry_keeps_its_count_and_time_and_wakes_then() {
         done: &done,
         reference: crate::api::CredentialsReference {
             store: crate::api::CredentialsStoreKind::Kubernetes,
-            secret_name: None,
-            path: None,
+            ..Default::default()
         },
         has_test: false,
         test_interval: None,

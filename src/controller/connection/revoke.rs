@@ -13,7 +13,7 @@ use super::execute::{event, write_status};
 use super::gather::{self, Observed};
 use super::schedule;
 use super::{dereference, status, validate};
-use crate::api::Connection;
+use crate::api::{Connection, DeletionPolicy};
 use crate::controller::Context;
 use crate::error::Error;
 use crate::provider::api_client;
@@ -25,8 +25,22 @@ use crate::store::Credentials;
 /// outage, short enough that a dead provider cannot block deletion (and a namespace's) forever.
 pub const DISCONNECT_GRACE: Duration = Duration::from_secs(600);
 
+/// Whether the Connection's credentials outlive it (`deletionPolicy: Retain`): nothing is
+/// revoked and nothing deleted, on deletion and on `disconnected: true` alike.
+fn retained(conn: &Connection) -> bool {
+    conn.spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.deletion_policy)
+        == Some(DeletionPolicy::Retain)
+}
+
 /// `spec.disconnected: true`: revoke, delete the credentials, keep the object.
 pub async fn on_request(conn: &Connection, ctx: &Context, now: Timestamp) -> Result<Action, Error> {
+    if retained(conn) {
+        write_status(conn, status::disconnected(conn, now), None, ctx).await?;
+        return Ok(Action::await_change());
+    }
     let store = ctx.stores.of(conn);
     let current = match store {
         Ok(store) => store.read(conn).await?,
@@ -53,6 +67,9 @@ pub async fn on_request(conn: &Connection, ctx: &Context, now: Timestamp) -> Res
 /// option to choose): the finalizer stays as it is, since credentials obtained before may
 /// still need revoking once the connector is back.
 pub async fn needs_finalizer(conn: &Connection, ctx: &Context) -> Result<Option<bool>, Error> {
+    if retained(conn) {
+        return Ok(Some(false));
+    }
     if ctx.stores.of(conn).is_ok_and(|s| !s.goes_with_connection()) {
         return Ok(Some(true));
     }
@@ -66,6 +83,9 @@ pub async fn needs_finalizer(conn: &Connection, ctx: &Context) -> Result<Option<
 /// The Connection is being deleted: revoke at the provider, then let it go. A provider that
 /// keeps failing holds deletion for the disconnect grace at most.
 pub async fn on_deletion(conn: &Connection, ctx: &Context) -> Result<Action, Error> {
+    if retained(conn) {
+        return Ok(Action::await_change());
+    }
     // A store this build lacks never held anything.
     let Ok(store) = ctx.stores.of(conn) else {
         return Ok(Action::await_change());

@@ -110,8 +110,12 @@ fn failed_conditions(err: &Error, stage: Stage, message: &str) -> (ConnectionSta
 }
 
 /// The conditions for a Connection disconnected on request.
-fn disconnected_conditions() -> (ConnectionState, Vec<Desired>) {
-    let msg = "disconnected on request (spec.disconnected); credentials were revoked and deleted";
+fn disconnected_conditions(retained: bool) -> (ConnectionState, Vec<Desired>) {
+    let msg = if retained {
+        "disconnected on request (spec.disconnected); the credentials are kept in the store unrevoked (deletionPolicy: Retain)"
+    } else {
+        "disconnected on request (spec.disconnected); credentials were revoked and deleted"
+    };
     (
         ConnectionState::Disconnected,
         vec![
@@ -350,8 +354,16 @@ pub fn paused(conn: &Connection, tenant: &str, now: Timestamp) -> ConnectionStat
 
 /// A Connection disconnected on request: credentials revoked and deleted.
 pub fn disconnected(conn: &Connection, now: Timestamp) -> ConnectionStatus {
-    next(conn, disconnected_conditions(), now, |s| {
-        s.credentials_ref = None;
+    let policy = conn
+        .spec
+        .credentials
+        .as_ref()
+        .and_then(|c| c.deletion_policy);
+    let retained = policy == Some(crate::api::DeletionPolicy::Retain);
+    next(conn, disconnected_conditions(retained), now, |s| {
+        if !retained {
+            s.credentials_ref = None;
+        }
         s.credentials_expire_at = None;
         s.next_refresh_at = None;
         s.retry_attempts = None;
@@ -416,7 +428,7 @@ pub fn related(conn: &Connection, at: &AtFault) -> Option<ObjectReference> {
             namespace: elsewhere.clone().or(namespace),
             ..ObjectReference::default()
         }),
-        AtFault::Connection | AtFault::Provider | AtFault::Kubernetes => None,
+        AtFault::Connection | AtFault::Provider | AtFault::Kubernetes | AtFault::Store => None,
     }
 }
 
