@@ -61,6 +61,10 @@ struct Args {
     /// The operator's `--log-level` (its logs go to this benchmark's stderr).
     #[arg(long, default_value = "warn")]
     operator_log_level: String,
+    /// Where the credentials go: `kubernetes` (Secrets) or `vault` (an OpenBao dev server the
+    /// bench starts; `--default-store vault`).
+    #[arg(long, default_value = "kubernetes")]
+    store: String,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -93,12 +97,27 @@ async fn run(args: Args) {
     let provider = Provider::start(args.connectors.max(1), latency, LONG_TOKEN).await;
     let (client, ns) = (cluster.client(), cluster.namespace().to_owned());
     objects::catalogue(&client, &ns, &provider.bases, args.tenants.max(1)).await;
+    let bao = match args.store.as_str() {
+        "vault" => Some(harness::openbao::OpenBao::start().await),
+        "kubernetes" => None,
+        other => panic!("--store {other}: use kubernetes or vault"),
+    };
+    let vault = bao.as_ref().map(|b| operator::Vault {
+        address: b.address.clone(),
+        token: b.root_token(),
+    });
+    let store = Store {
+        bao: bao.as_ref(),
+        ns: &ns,
+        n: args.connections,
+    };
     let start = || {
         Operator::start(
             &bin,
             &kubeconfig,
             args.concurrency,
             &args.operator_log_level,
+            vault.as_ref(),
         )
     };
 
@@ -115,9 +134,14 @@ async fn run(args: Args) {
     operator.stop().await;
     // The request counts are taken before each start: a write the operator makes before it
     // reports ready counts as well.
-    let before = cluster.requests();
+    let before = (cluster.requests(), store.writes().await);
     let operator = start().await;
-    rows.extend(no_op_rows(&args, &cluster, &operator, "", before).await);
+    rows.extend(no_op_rows(&args, &cluster, &operator, "", before.0).await);
+    rows.extend(
+        store
+            .row("store writes during those reconciles", before.1, 1.0)
+            .await,
+    );
     operator.stop().await;
     eprintln!("creating {} unrelated Secrets", args.unrelated_secrets);
     objects::unrelated_secrets(&client, &ns, args.unrelated_secrets).await;
@@ -125,7 +149,14 @@ async fn run(args: Args) {
     let before = cluster.requests();
     let operator = start().await;
     rows.extend(no_op_rows(&args, &cluster, &operator, &label, before).await);
+    let written = store.writes().await;
     rows.extend(refresh(&args, &cluster, &operator, &provider).await);
+    let refreshed = objects::client_credentials(&client, &ns).await.len() as f64;
+    rows.extend(
+        store
+            .row("store writes per token refresh", written, refreshed)
+            .await,
+    );
     rows.push(Row(
         "peak concurrent requests to one token endpoint".into(),
         provider.token_peak().to_string(),
@@ -135,6 +166,43 @@ async fn run(args: Args) {
     print_table(&rows);
     cluster.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The OpenBao store of a `--store vault` run, read to count its writes: every KV write makes
+/// a version, so the sum of the Connections' current versions counts them all.
+struct Store<'a> {
+    bao: Option<&'a harness::openbao::OpenBao>,
+    ns: &'a str,
+    n: usize,
+}
+
+impl Store<'_> {
+    async fn writes(&self) -> Option<u64> {
+        let bao = self.bao?;
+        let mut sum = 0;
+        for i in 0..self.n {
+            sum += bao
+                .current_version(&format!("plugboard/{}/c-{i}", self.ns))
+                .await;
+        }
+        Some(sum)
+    }
+
+    /// A row of store writes since `before`, divided by `per` (none without a store).
+    async fn row(&self, what: &str, before: Option<u64>, per: f64) -> Option<Row> {
+        let (before, after) = (before?, self.writes().await?);
+        let writes = after.saturating_sub(before) as f64;
+        let figure = if per == 1.0 {
+            format!("{writes}")
+        } else {
+            format!("{:.2}", writes / per)
+        };
+        Some(Row(
+            what.to_owned(),
+            figure,
+            if per == 1.0 { "0" } else { "1" },
+        ))
+    }
 }
 
 /// Creates the Connections with the operator running and waits until all are Ready.

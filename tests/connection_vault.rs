@@ -58,9 +58,14 @@ impl Scene {
 
     /// (Re)starts the operator, logged in to OpenBao with `token`.
     async fn restart(&mut self, token: &str) {
+        self.restart_with(self.bao.store(token));
+    }
+
+    /// (Re)starts the operator with the store `vault`.
+    fn restart_with(&mut self, vault: std::sync::Arc<plugboard::store::vault::VaultStore>) {
         self.operator = None;
         let mut settings = Operator::settings(self.cluster.namespace(), true);
-        settings.vault = Some(self.bao.store(token));
+        settings.vault = Some(vault);
         self.operator = Some(Operator::with_settings(self.cluster.client(), settings));
     }
 
@@ -318,6 +323,24 @@ async fn a_rotation_that_meets_a_newer_version_is_written_over_it_and_nothing_is
             .filter(|r| r.url.path() == "/token")
             .count(),
         1
+    );
+    scene.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_mount_the_server_lacks_is_reported_as_misconfigured_with_the_fix() {
+    let mut scene = Scene::start().await;
+    let store = scene.bao.store_at("kv-missing", &scene.bao.root_token());
+    scene.restart_with(store);
+    scene.connect(None, json!({})).await;
+    let conn = wait_for(&scene.apis.2, CONN, "StoreMisconfigured", |c| {
+        is_ready_with(c, "False", "StoreMisconfigured")
+    })
+    .await;
+    let message = &condition(&conn, "Ready").unwrap().message;
+    assert!(
+        message.contains("kv-missing/") && message.contains("--vault-mount"),
+        "{message}"
     );
     scene.cluster.cleanup().await;
 }

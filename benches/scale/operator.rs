@@ -44,6 +44,12 @@ pub struct Operator {
     pub spawned: Instant,
 }
 
+/// The OpenBao server an operator started with `--store vault` keeps credentials in.
+pub struct Vault {
+    pub address: String,
+    pub token: String,
+}
+
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Memory {
@@ -59,6 +65,7 @@ impl Operator {
         kubeconfig: &Path,
         concurrency: Option<u16>,
         log_level: &str,
+        vault: Option<&Vault>,
     ) -> Self {
         let port = free_port();
         let mut command = Command::new(bin);
@@ -75,6 +82,12 @@ impl Operator {
             .kill_on_drop(true);
         if let Some(n) = concurrency {
             command.args(["--concurrency", &n.to_string()]);
+        }
+        if let Some(vault) = vault {
+            command
+                .args(["--default-store", "vault", "--vault-auth", "token"])
+                .args(["--vault-address", &vault.address])
+                .env("PLUGBOARD_VAULT_TOKEN", &vault.token);
         }
         let spawned = Instant::now();
         let child = command.spawn().expect("starts the plugboard binary");

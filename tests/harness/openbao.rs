@@ -192,9 +192,18 @@ impl OpenBao {
 
     /// Operator settings that use this server, logged in with `token`.
     pub fn store(&self, token: &str) -> std::sync::Arc<plugboard::store::vault::VaultStore> {
+        self.store_at("secret", token)
+    }
+
+    /// As `store`, with the KV mount `mount` (one the server may not have).
+    pub fn store_at(
+        &self,
+        mount: &str,
+        token: &str,
+    ) -> std::sync::Arc<plugboard::store::vault::VaultStore> {
         let config = plugboard::store::vault::Config {
             address: self.address.clone(),
-            mount: "secret".to_owned(),
+            mount: mount.to_owned(),
             prefix: "plugboard".to_owned(),
             ca_file: None,
             auth: plugboard::store::vault::token(token.to_owned()),
