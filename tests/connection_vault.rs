@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use harness::oauth_server::OAuthServer;
 use harness::openbao::OpenBao;
 use harness::*;
 use plugboard::api::CredentialsStoreKind;
@@ -343,4 +344,106 @@ async fn a_mount_the_server_lacks_is_reported_as_misconfigured_with_the_fix() {
         "{message}"
     );
     scene.cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_person_s_consent_stores_the_tokens_in_openbao_and_spends_the_state() {
+    let cluster = support::TestCluster::start().await;
+    let (client, ns) = (cluster.client(), cluster.namespace().to_owned());
+    let (bao, oauth) = (OpenBao::start().await, OAuthServer::start().await);
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    let (connectors, tenants, connections, secrets) = &apis(&client, &ns);
+    let (_operator, base) =
+        Operator::start_with_web_and_vault(client.clone(), &ns, bao.store(&bao.root_token())).await;
+    create(
+        secrets,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "oauth-app"},
+        "stringData": {"clientId": "plugboard-tests", "clientSecret": "app-secret-0123456789"}}),
+    )
+    .await;
+    create(connectors, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connector", "metadata": {"name": "hubspot"}, "spec": {
+        "auth": {"type": "oauth2", "authorizeUri": format!("{}/authorize", oauth.url), "tokenUri": format!("{}/token", oauth.url),
+                 "scopes": ["contacts"], "clientSecretRef": {"name": "oauth-app"}},
+        "apiClient": {"baseUri": api.uri(), "headers": {"Authorization": "Bearer {{ credentials.access_token }}"}},
+        "test": {"path": "/me"},
+    }})).await;
+    create(tenants, tenant("acme")).await;
+    create(connections, json!({"apiVersion": "plugboard.dev/v1alpha1", "kind": "Connection", "metadata": {"name": "acme-hubspot"},
+        "spec": {"tenantRef": {"name": "acme"}, "connectorRef": {"name": "hubspot"}, "credentials": {"store": "vault"}}})).await;
+    let conn = wait_for(connections, "acme-hubspot", "AuthorizationRequired", |c| {
+        is_ready_with(c, "False", "AuthorizationRequired")
+    })
+    .await;
+    let link = conn
+        .status
+        .unwrap()
+        .authorization_url
+        .expect("a consent link");
+    assert!(link.starts_with(&base), "{link}");
+
+    // The person follows the link; the provider approves at once and sends them back.
+    let page = consent(&link, &base).await;
+    assert!(page.contains("Connected"), "{page}");
+    let conn = wait_for(connections, "acme-hubspot", "Connected", |c| {
+        is_ready_with(c, "True", "Connected")
+    })
+    .await;
+    let path = format!("plugboard/{ns}/acme-hubspot");
+    let (data, _) = bao.read(&path).await.expect("stored in OpenBao");
+    for key in [
+        "access_token",
+        "refresh_token",
+        "expires_at",
+        "api-client.json",
+    ] {
+        assert!(
+            data[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} in {data}"
+        );
+    }
+    let spent = bao.custom_metadata(&path).await;
+    assert!(
+        spent["plugboard.dev/authorized-state"]
+            .as_str()
+            .is_some_and(|s| s.contains('@')),
+        "the spent state is recorded: {spent}"
+    );
+    assert!(
+        secrets
+            .get_opt("acme-hubspot-credentials")
+            .await
+            .unwrap()
+            .is_none(),
+        "no Secret"
+    );
+    let reference = conn.status.unwrap().credentials_ref.unwrap();
+    assert_eq!(reference.store, CredentialsStoreKind::Vault);
+    cluster.cleanup().await;
+}
+
+/// Follows a consent link through the provider (which approves at once) to the operator's
+/// callback; returns the page the callback shows.
+async fn consent(link: &str, base: &str) -> String {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut next = link.to_owned();
+    for _ in 0..3 {
+        let answer = browser.get(&next).send().await.unwrap();
+        let Some(to) = answer.headers().get("location") else {
+            break;
+        };
+        next = to.to_str().unwrap().to_owned();
+        if next.starts_with(&format!("{base}/oauth/callback")) {
+            let done = browser.get(&next).send().await.unwrap();
+            return done.text().await.unwrap_or_default();
+        }
+    }
+    panic!("the consent never reached the callback; last at {next}")
 }

@@ -233,7 +233,30 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
     };
     let over = current.map(|s| s.version.as_str());
     obs.store.write(&conn, &want, writer, over).await?;
+    if !obs.store.goes_with_connection() {
+        wake(ctx, &conn).await?;
+    }
     Ok(claims)
+}
+
+/// The annotation the consent callback sets when it stored tokens where Kubernetes cannot
+/// see them: its change wakes the Connection's reconcile on whichever replica leads, as a
+/// credentials Secret's watch event does for the Secret store.
+pub const CONSENTED_AT: &str = "plugboard.dev/consented-at";
+
+async fn wake(ctx: &Context, conn: &Connection) -> Result<(), Error> {
+    let api: Api<Connection> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        CONSENTED_AT: Timestamp::now().to_string(),
+    }}});
+    let params = kube::api::PatchParams {
+        field_manager: Some(crate::meta::CONNECT_MANAGER.to_owned()),
+        ..kube::api::PatchParams::default()
+    };
+    api.patch(&conn.name_any(), &params, &kube::api::Patch::Merge(&patch))
+        .await?;
+    Ok(())
 }
 
 /// The OAuth app of an `oauth2` Connection, its endpoints checked against the host guard.

@@ -127,7 +127,36 @@ impl Operator {
         address: &str,
         key: [u8; 32],
     ) -> (Self, String) {
-        Self::start_web(client, namespace, redirect_allowlist, address, key, None).await
+        Self::start_web(
+            client,
+            namespace,
+            redirect_allowlist,
+            address,
+            key,
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// As `start_with_web`, keeping credentials in `vault` unless a Connection says otherwise.
+    pub async fn start_with_web_and_vault(
+        client: Client,
+        namespace: &str,
+        vault: std::sync::Arc<plugboard::store::vault::VaultStore>,
+    ) -> (Self, String) {
+        let key = rand::random();
+        let address = "127.0.0.1:0";
+        Self::start_web(
+            client,
+            namespace,
+            Vec::new(),
+            address,
+            key,
+            None,
+            Some(vault),
+        )
+        .await
     }
 
     /// As `start_with_web`, with `POST /connect` on for the given workspace.
@@ -146,6 +175,7 @@ impl Operator {
             "127.0.0.1:0",
             key,
             workspace,
+            None,
         )
         .await
     }
@@ -157,6 +187,7 @@ impl Operator {
         address: &str,
         key: [u8; 32],
         workspace: Option<std::sync::Arc<plugboard::auth::access_token::Workspace>>,
+        vault: Option<std::sync::Arc<plugboard::store::vault::VaultStore>>,
     ) -> (Self, String) {
         let listener = tokio::net::TcpListener::bind(address).await.expect("binds");
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -171,6 +202,7 @@ impl Operator {
             )),
             redirect_allowlist,
             workspace,
+            vault,
             ..Default::default()
         };
         let (ctx, watches) = plugboard::controller::prepare(client, settings);

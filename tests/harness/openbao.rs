@@ -128,6 +128,18 @@ impl OpenBao {
             .unwrap_or(0)
     }
 
+    /// The custom metadata of `path`.
+    pub async fn custom_metadata(&self, path: &str) -> Value {
+        let (_, answer) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("secret/metadata/{path}"),
+                None,
+            )
+            .await;
+        answer["data"]["custom_metadata"].clone()
+    }
+
     /// Writes `data` at `path` as someone other than the operator would.
     pub async fn write(&self, path: &str, data: Value) {
         let (code, answer) = self
