@@ -30,12 +30,26 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 }
 
 #[test]
-fn a_vault_default_store_is_refused_at_start_with_one_line() {
+fn a_vault_default_store_without_an_address_is_refused_at_start_with_one_line() {
     let (code, stderr) = run(&["--default-store", "vault"], &[]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(
         stderr.trim_end(),
-        "plugboard: --default-store vault: this version of plugboard has no vault store; use kubernetes (the default)"
+        "plugboard: --default-store vault needs --vault-address (chart: vault.address)"
+    );
+    let (code, stderr) = run(
+        &[
+            "--vault-address",
+            "https://bao:8200",
+            "--vault-auth",
+            "token",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "plugboard: --vault-auth token needs PLUGBOARD_VAULT_TOKEN (chart: vault.tokenSecret)"
     );
 }
 

@@ -33,6 +33,9 @@ fn free_port() -> u16 {
 }
 
 impl OpenBao {
+    /// Starts a server on a free port. The dev server also listens on the next port up (its
+    /// cluster address), which a test running beside this one may hold: a server that exits
+    /// before it is ready is started again on another port.
     pub async fn start() -> Self {
         let path = binary();
         assert!(
@@ -40,8 +43,18 @@ impl OpenBao {
             "OpenBao is not installed at {}: run scripts/test, which installs it",
             path.display()
         );
+        for _ in 0..5 {
+            if let Some(bao) = Self::try_start(&path).await {
+                bao.wait_unsealed().await;
+                return bao;
+            }
+        }
+        panic!("bao server exited before it was ready, five times");
+    }
+
+    async fn try_start(path: &std::path::Path) -> Option<Self> {
         let port = free_port();
-        let mut child = Command::new(&path)
+        let mut child = Command::new(path)
             .args(["server", "-dev", &format!("-dev-root-token-id={ROOT}")])
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .env("HOME", std::env::temp_dir())
@@ -52,24 +65,22 @@ impl OpenBao {
             .expect("bao server starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let unseal_key = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.expect("reads its output") {
+            while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(key) = line.trim().strip_prefix("Unseal Key: ") {
-                    return key.trim().to_owned();
+                    return Some(key.trim().to_owned());
                 }
             }
-            panic!("bao server exited before it printed its unseal key");
+            None
         })
         .await
-        .expect("bao server starts within 30 s");
+        .expect("bao server starts within 30 s")?;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let bao = Self {
+        Some(Self {
             child,
             address: format!("http://127.0.0.1:{port}"),
             unseal_key,
             http: reqwest::Client::new(),
-        };
-        bao.wait_unsealed().await;
-        bao
+        })
     }
 
     pub fn root_token(&self) -> String {
