@@ -191,8 +191,8 @@ impl CredentialStore for SecretStore {
         self.delete_secret(conn).boxed()
     }
 
-    /// The Secret is owned by its Connection: the garbage collector deletes it with it.
-    fn goes_with_connection(&self) -> bool {
+    /// The Secret is owned by its Connection and watched by the operator.
+    fn in_cluster(&self) -> bool {
         true
     }
 }

@@ -140,10 +140,11 @@ pub trait CredentialStore: Send + Sync {
     /// Deletes what the store holds for `conn`; whether there was anything.
     fn delete<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<bool, Error>>;
 
-    /// Whether what the store holds for a Connection goes when the Connection does, without
-    /// the operator (a Secret the Connection owns, collected by Kubernetes). A store outside
-    /// the cluster needs the Connection's finalizer to be emptied.
-    fn goes_with_connection(&self) -> bool;
+    /// Whether the store keeps a Connection's credentials as a Kubernetes object it owns: then
+    /// the garbage collector deletes them with the Connection, operator or not, and the
+    /// operator's watches see every write. A store outside the cluster needs the Connection's
+    /// finalizer to be emptied, and its writers must wake the reconcile themselves.
+    fn in_cluster(&self) -> bool;
 }
 
 /// Every store this build has.

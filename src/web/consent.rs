@@ -233,7 +233,7 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
     };
     let over = current.map(|s| s.version.as_str());
     obs.store.write(&conn, &want, writer, over).await?;
-    if !obs.store.goes_with_connection() {
+    if !obs.store.in_cluster() {
         wake(ctx, &conn).await?;
     }
     Ok(claims)

@@ -70,7 +70,7 @@ pub async fn needs_finalizer(conn: &Connection, ctx: &Context) -> Result<Option<
     if retained(conn) {
         return Ok(Some(false));
     }
-    if ctx.stores.of(conn).is_ok_and(|s| !s.goes_with_connection()) {
+    if ctx.stores.of(conn).is_ok_and(|s| !s.in_cluster()) {
         return Ok(Some(true));
     }
     match dereference::sends_at_deletion(conn, ctx).await {

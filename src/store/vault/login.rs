@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::kv::KvError;
+use super::fault::{KvError, messages};
 
 /// Where the projected ServiceAccount token is mounted in every pod.
 pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -129,7 +129,7 @@ impl Login {
             400 | 403 => {
                 return Err(KvError::Forbidden(format!(
                     "the Kubernetes auth login as role {role:?} at auth/{mount} was refused ({}); check the role's bound ServiceAccount and namespace",
-                    super::kv::messages(&answer)
+                    messages(&answer)
                 )));
             }
             404 => {

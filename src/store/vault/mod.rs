@@ -7,6 +7,7 @@
 //! every key in it is one plugboard wrote. The consent callback's spent states go in the
 //! secret's custom metadata, where workloads reading the data do not see them.
 
+mod fault;
 mod kv;
 mod login;
 pub mod path;
@@ -18,7 +19,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use secrecy::SecretString;
 
-pub use self::kv::KvError;
+pub use self::fault::KvError;
 use self::kv::{Entry, Kv};
 pub use self::login::{Auth, SERVICE_ACCOUNT_TOKEN};
 use super::{CredentialStore, Stored, Want, Writer};
@@ -200,8 +201,9 @@ impl CredentialStore for VaultStore {
         self.delete_entry(conn).boxed()
     }
 
-    /// Outside the cluster: only the operator, behind the Connection's finalizer, deletes it.
-    fn goes_with_connection(&self) -> bool {
+    /// Outside the cluster: only the operator, behind the Connection's finalizer, deletes
+    /// it, and no watch sees it change.
+    fn in_cluster(&self) -> bool {
         false
     }
 }
