@@ -17,6 +17,8 @@ use super::oauth2::App;
 use crate::api::{AuthMethod, ConnectorSpec};
 use crate::error::Error;
 use crate::provider::Tools;
+use crate::provider::api_client::Signing;
+use crate::provider::signed::RequestSigner;
 use crate::store::Credentials;
 
 /// What a method works from: the connector and Connection as dereferenced and validated,
@@ -138,6 +140,22 @@ pub trait Method: Send + Sync {
     /// Secrets a full dereference reads are often deleted with the Connection.
     fn revokes(&self, _auth: &AuthMethod) -> bool {
         false
+    }
+
+    /// How requests must be signed with these credentials, as `api-client.json` tells
+    /// workloads; `None` when the API client's templated headers carry them.
+    fn signing(&self, _auth: &AuthMethod) -> Option<Signing> {
+        None
+    }
+
+    /// The signer of the connector's own requests (test, disconnect) with the stored
+    /// credentials, for a method that signs each request; `None` when there is nothing to
+    /// sign with yet.
+    fn signer<'a>(
+        &self,
+        _inputs: &Inputs<'a>,
+    ) -> Result<Option<Box<dyn RequestSigner + 'a>>, Error> {
+        Ok(None)
     }
 
     /// Revokes `inputs.stored` at the provider.

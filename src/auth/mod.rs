@@ -7,8 +7,10 @@ pub mod client_credentials;
 pub mod jwt;
 pub mod link;
 pub mod method;
+pub mod oauth1;
 pub mod oauth2;
 pub mod oauth2_app;
+pub mod response_mapping;
 pub mod state;
 pub mod static_input;
 pub mod tenant_token;
@@ -23,6 +25,7 @@ pub fn method_of(type_: AuthType) -> Result<&'static dyn method::Method, Error> 
     match type_ {
         AuthType::Static => Ok(&static_input::Static),
         AuthType::Oauth2 => Ok(&authorization_code::AuthorizationCode),
+        AuthType::Oauth1 => Ok(&oauth1::OAuth1),
         AuthType::ClientCredentials => Ok(&client_credentials::ClientCredentials),
         AuthType::TenantToken => Ok(&tenant_token::TenantToken),
         other => Err(Error::InvalidConnector(format!(

@@ -15,8 +15,8 @@ use super::oauth2::{App, Ask, Endpoints, TokenError, Tokens};
 use crate::api::{AuthMethod, AuthType};
 use crate::error::Error;
 use crate::provider::Tools;
+use crate::redact;
 use crate::store::Credentials;
-use crate::{redact, templates};
 
 /// The OAuth app in the values of the `clientSecretRef` Secret `(namespace, name)` (named
 /// by `field`; the namespace when it is not the Connection's).
@@ -173,22 +173,13 @@ pub fn map_response(
     tools: Tools<'_>,
     label: &str,
 ) -> Result<(), Error> {
-    let Some(map) = mapping else {
-        return Ok(());
-    };
-    let context = templates::to_value(&serde_json::json!({"response": new.response.0}));
-    for (key, source) in map {
-        let rendered =
-            tools
-                .templates
-                .render(source, &context)
-                .map_err(|source| Error::InvalidTemplate {
-                    field: format!("{label} auth credentials mapping {key}"),
-                    source,
-                })?;
-        credentials.insert(key.clone(), SecretString::from(rendered));
-    }
-    Ok(())
+    super::response_mapping::apply(
+        credentials,
+        &new.response.0,
+        mapping,
+        tools,
+        &format!("{label} auth credentials mapping"),
+    )
 }
 
 /// `err` with the OAuth app's client secret taken out of the provider's words, which reach

@@ -21,6 +21,21 @@ pub struct RenderedApiClient {
     pub base_uri: String,
     pub headers: BTreeMap<String, String>,
     pub query: BTreeMap<String, String>,
+    /// How each request must be signed, when the credentials are not headers (OAuth 1.0a).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<Signing>,
+}
+
+/// How a workload (or the credential proxy) must sign each request: the signature covers
+/// the request, so no header in `api-client.json` can carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Signing {
+    /// RFC 5849 signatures: the consumer key and secret are the connector's
+    /// `clientSecretRef`; the token and its secret are `oauth_token` and
+    /// `oauth_token_secret` in the credentials.
+    #[serde(rename = "oauth1", rename_all = "camelCase")]
+    OAuth1 { signature_method: &'static str },
 }
 
 impl RenderedApiClient {
@@ -60,6 +75,7 @@ pub fn render(
         headers: render_map("headers", &api_client.headers)?,
         query: render_map("query", &api_client.query)?,
         base_uri,
+        signing: None,
     };
     let blocked = |source| Error::BlockedHost {
         field: format!("{label} apiClient"),

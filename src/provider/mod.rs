@@ -7,6 +7,7 @@ pub mod hosts;
 pub mod http;
 pub mod limit;
 pub mod request;
+pub mod signed;
 
 /// What a call to a provider needs, lent by the operator for the length of a reconcile.
 #[derive(Clone, Copy)]

@@ -8,7 +8,9 @@ use super::Tools;
 use super::api_client::RenderedApiClient;
 use super::hosts::AllowedHosts;
 use super::http::{describe_transport_error, excerpt};
+use super::signed::{self, Answer, RequestSigner, SendError};
 use crate::api::HttpRequest;
+use crate::auth::oauth1::client::Problem;
 use crate::error::Error;
 use crate::templates;
 
@@ -35,15 +37,27 @@ impl Purpose {
     }
 }
 
+/// Where a request goes and how: the rendered API client, the hosts it may reach, and the
+/// signer of a method that signs each request.
+pub struct Via<'a> {
+    pub client: &'a RenderedApiClient,
+    pub allowed: &'a AllowedHosts,
+    pub signer: Option<&'a dyn RequestSigner>,
+}
+
 /// Sends a connector request through the API client and checks its status.
 pub async fn send(
     purpose: Purpose,
     request: &HttpRequest,
-    client: &RenderedApiClient,
-    allowed: &AllowedHosts,
+    via: Via<'_>,
     context: &Value,
     tools: Tools<'_>,
 ) -> Result<(), Error> {
+    let Via {
+        client,
+        allowed,
+        signer,
+    } = via;
     let field = purpose.field();
     let value = templates::to_value(context);
     let render = |name: String, source: &str| {
@@ -87,17 +101,19 @@ pub async fn send(
     if let Some(body) = &request.body {
         builder = builder.body(render(format!("{field}.body"), body)?);
     }
+    let built = builder.build().map_err(|err| {
+        Error::InvalidConnector(format!("{field} request could not be built: {err}"))
+    })?;
     let started = std::time::Instant::now();
-    let sent = builder.send().await;
+    let sent = signed::execute(tools.http, signer, built).await;
     tools.metrics.provider_call(field, started.elapsed());
-    let response = sent.map_err(|err| {
-        Error::unavailable(format!(
+    let Answer { status, body } = sent.map_err(|err| match err {
+        SendError::Transport(err) => Error::unavailable(format!(
             "{field} request {}",
             describe_transport_error(&err)
-        ))
+        )),
+        SendError::Signing(err) => err,
     })?;
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap_or_default();
     let expected = if request.expect_status.is_empty() {
         (200..300).contains(&status)
     } else {
@@ -105,6 +121,11 @@ pub async fn send(
     };
     if expected {
         return Ok(());
+    }
+    if signer.is_some()
+        && let Some(problem) = Problem::of(status, &body)
+    {
+        return Err(signed_refusal(purpose, status, &problem));
     }
     if status >= 500 || status == 429 {
         return Err(Error::unavailable(format!(
@@ -116,6 +137,25 @@ pub async fn send(
         "{field} request answered HTTP {status}: {}",
         excerpt(&body)
     )))
+}
+
+/// A signed request's refusal in the provider's own words: a refused token needs a person,
+/// a refused clock is transient, anything else is the request's failure.
+fn signed_refusal(purpose: Purpose, status: u16, problem: &Problem) -> Error {
+    let message = format!(
+        "{} request answered HTTP {status}: {}",
+        purpose.field(),
+        problem.describe()
+    );
+    if problem.refuses_token() {
+        Error::TokenRevoked(format!("{message}: a person must authorize again"))
+    } else if problem.word == "timestamp_refused" {
+        Error::unavailable(format!(
+            "{message}: the operator's clock and the provider's disagree"
+        ))
+    } else {
+        purpose.failed(message)
+    }
 }
 
 /// `base` with `path` appended, keeping the base's own path (`https://api.x.com/v1` + `/me`

@@ -91,7 +91,7 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
         connection: conn.name_any(),
         redirect: payload.redirect_uri.clone(),
     };
-    if auth_type == AuthType::Oauth2 {
+    if matches!(auth_type, AuthType::Oauth2 | AuthType::Oauth1) {
         wait_cached(ctx, ns, &reply.tenant).await;
         let url = consent::start(ctx, ns, &reply.connection, payload.redirect_uri)
             .await

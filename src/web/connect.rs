@@ -57,6 +57,11 @@ async fn unsigned() -> Response {
 #[derive(Deserialize)]
 struct CallbackQuery {
     code: Option<String>,
+    /// OAuth 1.0a: the temporary token and the verifier the provider sends back.
+    oauth_token: Option<String>,
+    oauth_verifier: Option<String>,
+    /// OAuth 1.0a: the token of a flow the person declined, as some providers report it.
+    denied: Option<String>,
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
@@ -71,6 +76,15 @@ async fn callback(State(ctx): State<Arc<Context>>, Query(query): Query<CallbackQ
                 .unwrap_or_else(|| error.clone()),
         )),
         (None, Some(code), Some(state)) => consent::complete(&ctx, state, code).await,
+        _ if query.denied.is_some() => Err(FlowError::Denied(
+            "the authorization was declined at the provider".to_owned(),
+        )),
+        (None, None, Some(state)) => match (&query.oauth_token, &query.oauth_verifier) {
+            (Some(token), Some(verifier)) => {
+                super::consent_oauth1::complete(&ctx, state, token, verifier).await
+            }
+            _ => Err(FlowError::State(crate::auth::state::StateError::Malformed)),
+        },
         _ => Err(FlowError::State(crate::auth::state::StateError::Malformed)),
     };
     match result {

@@ -1,7 +1,8 @@
-//! The consent flow of `oauth2` Connections, as the operator's web endpoints drive it: start
-//! (redirect the person to the provider) and complete (exchange the code, store the tokens
-//! through the Connection's credential store, as the reconcile does). The reconcile then
-//! sees the stored tokens through its watch and tests them.
+//! The consent flow of `oauth2` and `oauth1` Connections, as the operator's web endpoints
+//! drive it: start (redirect the person to the provider) and complete (exchange the code or
+//! verifier, store the tokens through the Connection's credential store, as the reconcile
+//! does). The reconcile then sees the stored tokens through its watch and tests them. What
+//! OAuth 1.0a does differently is in `consent_oauth1`.
 //!
 //! Each completed flow is recorded with the stored tokens until its state expires, so that
 //! every state is refused if it comes back: every one of them, not only the last, since two
@@ -34,7 +35,7 @@ pub enum FlowError {
         "this authorization link is not valid; open the link in the Connection's status.authorizationUrl"
     )]
     LinkNotValid,
-    #[error("Connection {0} does not use OAuth 2.0 authorization")]
+    #[error("Connection {0} does not use OAuth authorization (auth type oauth2 or oauth1)")]
     NotOauth(String),
     #[error("the redirect address is not in the operator's allowlist")]
     RedirectNotAllowed,
@@ -46,6 +47,11 @@ pub enum FlowError {
         "this authorization link was already used; start again from the Connection's authorizationUrl"
     )]
     Replayed,
+    /// An OAuth 1.0a callback whose `oauth_token` is not the one its flow obtained.
+    #[error(
+        "the provider sent back a token this authorization did not obtain; start again from the Connection's authorizationUrl"
+    )]
+    TokenMismatch,
     #[error("the Connection was replaced since this link was issued; start again")]
     Replaced,
     #[error("the provider did not grant access: {0}")]
@@ -162,17 +168,20 @@ async fn consent(
     };
     let (namespace, name) = (conn.namespace().unwrap_or_default(), conn.name_any());
     let obs = observe::gather(conn, ctx).await?;
-    let app = &oauth_app(&obs, ctx, &namespace, &name)?;
-    let auth = &obs.resolved.auth;
-    let ask = oauth2_app::ask(auth, &obs.parameters, auth.extra_authorize_params.as_ref());
     let claims = Claims {
-        ns: namespace,
-        name,
+        ns: namespace.clone(),
+        name: name.clone(),
         uid: conn.uid().unwrap_or_default(),
         exp: Timestamp::now().as_second() + STATE_LIFETIME_SECS,
         nonce: state::nonce(),
         redirect,
     };
+    if obs.resolved.auth.type_ == AuthType::Oauth1 {
+        return super::consent_oauth1::start(ctx, &obs, &key.sign(&claims), &claims, public).await;
+    }
+    let app = &oauth_app(&obs, ctx, &namespace, &name)?;
+    let auth = &obs.resolved.auth;
+    let ask = oauth2_app::ask(auth, &obs.parameters, auth.extra_authorize_params.as_ref());
     let verifier = key.pkce_verifier(&claims.nonce);
     let callback = format!("{public}/oauth/callback");
     flow::authorize_url(
@@ -189,22 +198,17 @@ async fn consent(
 /// Completes a flow: verifies the state, exchanges the code, stores the tokens. Returns the
 /// verified claims (for the redirect).
 pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Claims, FlowError> {
-    let (Some(key), Some(public)) = (&ctx.config.state_key, &ctx.config.public_url) else {
+    let Some(public) = &ctx.config.public_url else {
         return Err(FlowError::NotConfigured);
     };
-    let now = Timestamp::now().as_second();
-    let claims = key.verify(state_param, now)?;
-    let conn = connection(ctx, &claims.ns, &claims.name).await?;
-    if conn.uid().as_deref() != Some(claims.uid.as_str()) {
-        return Err(FlowError::Replaced);
-    }
+    let (claims, conn) = verified(ctx, state_param).await?;
     let obs = observe::gather(&conn, ctx).await?;
-    let marker = state::consumed_marker(&claims.nonce);
-    let current = obs.stored.as_ref();
-    let mut spent = spent_states(current.and_then(|s| s.consumed_states.as_ref()), now);
-    if spent.iter().any(|(m, _)| *m == marker) {
-        return Err(FlowError::Replayed);
-    }
+    let spent = unspent(&obs, &claims)?;
+    let key = ctx
+        .config
+        .state_key
+        .as_ref()
+        .ok_or(FlowError::NotConfigured)?;
     let app = &oauth_app(&obs, ctx, &claims.ns, &claims.name)?;
     let auth = &obs.resolved.auth;
     let callback = format!("{public}/oauth/callback");
@@ -225,18 +229,59 @@ pub async fn complete(ctx: &Context, state_param: &str, code: &str) -> Result<Cl
         ctx.tools(),
         &obs.resolved.connector_label,
     )?;
-    spent.push((marker, claims.exp));
+    store_consented(ctx, &obs, &claims, spent, &stored).await?;
+    Ok(claims)
+}
+
+/// The claims of a state this operator signed, unexpired, and the Connection they name, the
+/// same one (not a namesake created since).
+pub async fn verified(ctx: &Context, state_param: &str) -> Result<(Claims, Connection), FlowError> {
+    let key = ctx
+        .config
+        .state_key
+        .as_ref()
+        .ok_or(FlowError::NotConfigured)?;
+    let claims = key.verify(state_param, Timestamp::now().as_second())?;
+    let conn = connection(ctx, &claims.ns, &claims.name).await?;
+    if conn.uid().as_deref() != Some(claims.uid.as_str()) {
+        return Err(FlowError::Replaced);
+    }
+    Ok((claims, conn))
+}
+
+/// The states already spent on this Connection, refusing `claims` if it is one of them.
+pub fn unspent(obs: &Observed<'_>, claims: &Claims) -> Result<Vec<(String, i64)>, FlowError> {
+    let now = Timestamp::now().as_second();
+    let marker = state::consumed_marker(&claims.nonce);
+    let current = obs.stored.as_ref();
+    let spent = spent_states(current.and_then(|s| s.consumed_states.as_ref()), now);
+    if spent.iter().any(|(m, _)| *m == marker) {
+        return Err(FlowError::Replayed);
+    }
+    Ok(spent)
+}
+
+/// Stores what a consent obtained, over the version the flow read, with the state recorded
+/// as spent; wakes the reconcile when the store is one no watch sees.
+pub async fn store_consented(
+    ctx: &Context,
+    obs: &Observed<'_>,
+    claims: &Claims,
+    mut spent: Vec<(String, i64)>,
+    stored: &Credentials,
+) -> Result<(), FlowError> {
+    spent.push((state::consumed_marker(&claims.nonce), claims.exp));
     let spent: Vec<String> = spent.iter().map(|(m, exp)| format!("{m}@{exp}")).collect();
-    let want = Want::new(&stored, None);
+    let want = Want::new(stored, None);
     let writer = Writer::Consent {
         consumed_states: &spent.join(" "),
     };
-    let over = current.map(|s| s.version.as_str());
-    obs.store.write(&conn, &want, writer, over).await?;
+    let over = obs.stored.as_ref().map(|s| s.version.as_str());
+    obs.store.write(obs.conn, &want, writer, over).await?;
     if !obs.store.in_cluster() {
-        wake(ctx, &conn).await?;
+        wake(ctx, obs.conn).await?;
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// The annotation the consent callback sets when it stored tokens where Kubernetes cannot

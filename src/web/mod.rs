@@ -4,6 +4,7 @@ pub mod backend_connect;
 pub mod connect;
 pub mod connect_api;
 pub mod consent;
+pub mod consent_oauth1;
 pub mod page;
 pub mod provision;
 

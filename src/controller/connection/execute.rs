@@ -70,7 +70,9 @@ pub async fn connect(
         Test::None => false,
         Test::IfChanged if written.is_none() => false,
         Test::Due(_) | Test::IfChanged => {
-            if let Err(err) = test(obs, client.as_ref(), &context, ctx).await {
+            let credentials = &in_use.credentials;
+            let sent = test(obs, plan, credentials, client.as_ref(), &context, ctx).await;
+            if let Err(err) = sent {
                 return failed(err, Stage::Test, stored, secrets);
             }
             true
@@ -225,7 +227,12 @@ async fn store_credentials(
     let label = &obs.resolved.connector_label;
     let rendered = match (in_use.unusable.take(), &obs.resolved.connector.api_client) {
         (Some(err), _) => Err(err),
-        (None, Some(client)) => api_client::render(label, client, context, ctx.tools()).map(Some),
+        (None, Some(client)) => api_client::render(label, client, context, ctx.tools()).map(
+            |(mut rendered, allowed)| {
+                rendered.signing = obs.method.signing(&obs.resolved.auth);
+                Some((rendered, allowed))
+            },
+        ),
         (None, None) => Ok(None),
     };
     let want = match rendered {
@@ -306,6 +313,8 @@ fn kept(in_use: &InUse) -> Kept {
 /// The connector's test request through the API client.
 async fn test(
     obs: &Observed<'_>,
+    plan: &Connect,
+    credentials: &Credentials,
     client: Option<&(RenderedApiClient, AllowedHosts)>,
     context: &serde_json::Value,
     ctx: &Context,
@@ -319,15 +328,15 @@ async fn test(
             obs.resolved.connector_label
         )));
     };
-    request::send(
-        Purpose::Test,
-        &spec.request,
+    let mut inputs = obs.inputs(&plan.secrets);
+    inputs.stored = credentials;
+    let signer = obs.method.signer(&inputs)?;
+    let via = request::Via {
         client,
         allowed,
-        context,
-        ctx.tools(),
-    )
-    .await
+        signer: signer.as_deref(),
+    };
+    request::send(Purpose::Test, &spec.request, via, context, ctx.tools()).await
 }
 
 /// Writes `next` if it differs from the Connection's status, and records an event when the

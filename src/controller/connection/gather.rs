@@ -128,7 +128,12 @@ pub async fn gather_for<'a>(
     let resolved = dereference::resolve(conn, ctx).await?;
     let method = crate::auth::method_of(resolved.auth.type_)?;
     let needs = match purpose {
-        Purpose::Revocation if !method.revokes(&resolved.auth) => Needs::default(),
+        // A method that signs its requests needs its app to sign the disconnect request.
+        Purpose::Revocation
+            if !method.revokes(&resolved.auth) && method.signing(&resolved.auth).is_none() =>
+        {
+            Needs::default()
+        }
         _ => method.needs(),
     };
     let auth = &resolved.auth;

@@ -177,10 +177,16 @@ async fn revoke(
 }
 
 async fn send(obs: &Observed<'_>, stored: &Credentials, ctx: &Context) -> Result<(), Error> {
-    if obs.method.revokes(&obs.resolved.auth) {
-        let secrets = validate::connector_secrets(obs)?;
-        let mut inputs = obs.inputs(&secrets);
-        inputs.stored = stored;
+    let auth = &obs.resolved.auth;
+    let signs = obs.method.signing(auth).is_some();
+    let secrets = if obs.method.revokes(auth) || signs {
+        validate::connector_secrets(obs)?
+    } else {
+        Default::default()
+    };
+    let mut inputs = obs.inputs(&secrets);
+    inputs.stored = stored;
+    if obs.method.revokes(auth) {
         obs.method.revoke(&inputs, ctx.tools()).await?;
     }
     let connector = &obs.resolved.connector;
@@ -190,11 +196,20 @@ async fn send(obs: &Observed<'_>, stored: &Credentials, ctx: &Context) -> Result
     let context = gather::with_credentials(obs.context.clone(), stored);
     let label = &obs.resolved.connector_label;
     let (client, allowed) = api_client::render(label, client, &context, ctx.tools())?;
+    let signer = if signs {
+        obs.method.signer(&inputs)?
+    } else {
+        None
+    };
+    let via = request::Via {
+        client: &client,
+        allowed: &allowed,
+        signer: signer.as_deref(),
+    };
     request::send(
         Purpose::Disconnect,
         &request.request,
-        &client,
-        &allowed,
+        via,
         &context,
         ctx.tools(),
     )
