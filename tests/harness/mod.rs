@@ -3,6 +3,7 @@
 //! would see. Nothing here knows whether the cluster is the test server or a real one.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod oauth1_provider;
 pub mod oauth_server;
 pub mod openbao;
 

@@ -142,8 +142,9 @@ mod clock {
 
     static OFFSETS: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
 
+    /// Keyed by origin: two providers on one host (ports of one machine) keep two clocks.
     fn host(url: &Url) -> String {
-        url.host_str().unwrap_or_default().to_owned()
+        url.origin().ascii_serialization()
     }
 
     pub fn offset(url: &Url) -> i64 {
