@@ -100,6 +100,16 @@ pub enum Error {
     #[error("{0}")]
     TestFailed(String),
 
+    /// The test request was answered 401: the credentials themselves were refused. Its reason
+    /// is `TestFailed`'s; a method that can exchange them again does so once at once.
+    #[error("{0}")]
+    TestRefused(String),
+
+    /// The provider refused the credentials a connector-defined `refresh` exchanges (an API
+    /// key no longer valid): a person must correct the input.
+    #[error("{0}")]
+    CredentialsRefused(String),
+
     #[error("{0}")]
     DisconnectFailed(String),
 
@@ -162,13 +172,16 @@ impl Error {
                 namespace: namespace.clone(),
                 name: name.clone(),
             },
-            Self::InvalidInput(_) | Self::InvalidParameters(_) => AtFault::Connection,
+            Self::InvalidInput(_) | Self::InvalidParameters(_) | Self::CredentialsRefused(_) => {
+                AtFault::Connection
+            }
             Self::AuthorizationRequired(_)
             | Self::TokenRevoked(_)
             | Self::RefreshTokenRefused(_)
             | Self::ProviderUnavailable { .. }
             | Self::CredentialsExpired { .. }
             | Self::TestFailed(_)
+            | Self::TestRefused(_)
             | Self::DisconnectFailed(_) => AtFault::Provider,
             Self::RevocationPending { source, .. } => source.at_fault(),
             Self::Kube(_) | Self::CredentialsNotStored(_) => AtFault::Kubernetes,
@@ -198,7 +211,8 @@ impl Error {
             Self::StoreUnavailable(_) => "StoreUnavailable",
             Self::StoreForbidden(_) => "StoreForbidden",
             Self::StoreMisconfigured(_) => "StoreMisconfigured",
-            Self::TestFailed(_) => "TestFailed",
+            Self::TestFailed(_) | Self::TestRefused(_) => "TestFailed",
+            Self::CredentialsRefused(_) => "CredentialsRefused",
             Self::DisconnectFailed(_) => "DisconnectFailed",
             Self::ConnectionsRemaining(_) => "ConnectionsRemaining",
             // The failure's own word: it is what the user must look at.
@@ -222,6 +236,7 @@ impl Error {
                 | Self::StoreForbidden(_)
                 | Self::StoreMisconfigured(_)
                 | Self::TestFailed(_)
+                | Self::TestRefused(_)
                 | Self::DisconnectFailed(_)
                 | Self::ConnectionsRemaining(_)
                 | Self::RevocationPending { .. }
@@ -242,6 +257,7 @@ impl Error {
                 | Self::BlockedHost { .. }
                 | Self::TokenRevoked(_)
                 | Self::RefreshTokenRefused(_)
+                | Self::CredentialsRefused(_)
                 | Self::StoreForbidden(_)
                 | Self::StoreMisconfigured(_)
         )

@@ -82,6 +82,34 @@ pub enum SigningAlgorithm {
     RS256,
 }
 
+/// A connector-defined request that exchanges the current credentials for new ones. Every
+/// string is a template over `input`, `parameters`, `tenant`, `connection` and
+/// `credentials` (the credentials before the exchange).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.form) && has(self.json))").message("set at most one of refresh.form and refresh.json"))]
+pub struct CredentialsRefresh {
+    /// HTTP method; `POST` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The absolute URI to send it to (for example `https://api.example.com/v1/sessions`).
+    /// Its host must pass the host guard like every provider URL.
+    pub uri: String,
+    /// Request headers (for example `X-Api-Key: "{{ credentials.apiKey }}"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// A form body (`application/x-www-form-urlencoded`): field name to template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<BTreeMap<String, String>>,
+    /// A JSON body (`application/json`): a JSON object, whose strings are templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<super::common::FreeForm>,
+    /// HTTP status codes that count as success; any 2xx when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 100, max = 599)))]
+    pub expect_status: Vec<u16>,
+}
+
 /// One way to authenticate with the external app.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -92,6 +120,7 @@ pub enum SigningAlgorithm {
     validation = Rule::new("self.type != 'oauth1' || (has(self.requestTokenUri) && has(self.authorizeUri) && has(self.accessTokenUri) && has(self.clientSecretRef))").message("an oauth1 auth method needs requestTokenUri, authorizeUri, accessTokenUri and clientSecretRef"),
     validation = Rule::new("self.type != 'tenant-token' || (has(self.signingKeyRef) && has(self.issuer))").message("a tenant-token auth method needs signingKeyRef (the Secret key holding the signing key) and issuer (the workspace key, the token's iss)"),
     validation = Rule::new("self.type != 'proxy' || has(self.proxyKey)").message("a proxy auth method needs proxyKey: the name of the proxy that injects credentials"),
+    validation = Rule::new("!has(self.refresh) || has(self.credentialsFromRefreshResponse)").message("refresh needs credentialsFromRefreshResponse: which credentials the refresh answer gives, such as sessionToken: '{{ response.token }}'"),
 )]
 pub struct AuthMethod {
     /// The protocol: static, oauth2, client-credentials, oauth1, tenant-token or proxy.
@@ -153,8 +182,18 @@ pub struct AuthMethod {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_from_token_response: Option<BTreeMap<String, String>>,
     /// oauth2: like `credentialsFromTokenResponse`, for refresh responses when they differ.
+    /// With `refresh` (any type): the credentials the refresh request's answer gives, as a
+    /// map from credential key to a template over `response` (the parsed JSON or form
+    /// answer). The keys `expires_in` (seconds) and `expires_at` (RFC 3339 or seconds since
+    /// the epoch) set when they expire; plugboard refreshes ahead of that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_from_refresh_response: Option<BTreeMap<String, String>>,
+    /// Any type: a request that exchanges the credentials for new ones (an API key for a
+    /// one-hour session token, say), sent when they are first obtained, ahead of expiry,
+    /// on the refresh annotation, and when the test request is refused with 401. Needs
+    /// `credentialsFromRefreshResponse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<CredentialsRefresh>,
 
     /// oauth1: the request-token (temporary credentials) endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,7 +14,9 @@ mod connection;
 mod connector;
 mod tenant;
 
-pub use auth::{AuthMethod, AuthType, ClientAuth, SignatureMethod, SigningAlgorithm};
+pub use auth::{
+    AuthMethod, AuthType, ClientAuth, CredentialsRefresh, SignatureMethod, SigningAlgorithm,
+};
 pub use cluster_connector::{ClusterConnector, ClusterConnectorSpec};
 pub use common::{
     ConnectionCounts, FreeForm, SecretKeyReference, SecretKeySelector, SecretReference,

@@ -36,6 +36,7 @@ pub struct Inputs<'a> {
     pub tenant: TenantView<'a>,
     pub secrets: &'a ConnectorSecrets,
     pub stored: &'a Credentials,
+    pub templates: &'a crate::templates::Templates,
 }
 
 /// The tenant as a method sees it.
@@ -156,6 +157,12 @@ pub trait Method: Send + Sync {
         _inputs: &Inputs<'a>,
     ) -> Result<Option<Box<dyn RequestSigner + 'a>>, Error> {
         Ok(None)
+    }
+
+    /// Whether a test request that refused the credentials (401) is answered by obtaining
+    /// them again at once: a session a connector's `refresh` exchanged may end early.
+    fn renews_on_refusal(&self) -> bool {
+        false
     }
 
     /// Revokes `inputs.stored` at the provider.

@@ -227,7 +227,7 @@ impl<'c> AsyncHttpClient<'c> for Recording<'_> {
 
 /// A Retry-After value, which HTTP allows as seconds or as a date (RFC 9110, 10.2.3): how
 /// long from `now` to wait. A date already past means no wait.
-fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+pub fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -107,7 +107,7 @@ pub async fn send(
     let started = std::time::Instant::now();
     let sent = signed::execute(tools.http, signer, built).await;
     tools.metrics.provider_call(field, started.elapsed());
-    let Answer { status, body } = sent.map_err(|err| match err {
+    let Answer { status, body, .. } = sent.map_err(|err| match err {
         SendError::Transport(err) => Error::unavailable(format!(
             "{field} request {}",
             describe_transport_error(&err)
@@ -130,6 +130,12 @@ pub async fn send(
     if status >= 500 || status == 429 {
         return Err(Error::unavailable(format!(
             "{field} request answered HTTP {status}: {}",
+            excerpt(&body)
+        )));
+    }
+    if purpose == Purpose::Test && status == 401 {
+        return Err(Error::TestRefused(format!(
+            "test request answered HTTP 401: {}",
             excerpt(&body)
         )));
     }

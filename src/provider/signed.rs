@@ -30,6 +30,8 @@ pub trait RequestSigner: Send + Sync {
 pub struct Answer {
     pub status: u16,
     pub body: String,
+    /// The provider's Retry-After, for a 429 or 503.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Sends `request`, signed by `signer` when there is one; signed again and sent once more
@@ -63,9 +65,15 @@ pub enum SendError {
 
 async fn read(response: reqwest::Response) -> Result<Answer, SendError> {
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::auth::oauth2::retry_after(v, k8s_openapi::jiff::Timestamp::now()));
     Ok(Answer {
         status,
         body: response.text().await.unwrap_or_default(),
+        retry_after,
     })
 }
 

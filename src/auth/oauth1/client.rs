@@ -376,6 +376,7 @@ mod tests {
         let answer = |body: &str| Answer {
             status: 401,
             body: body.to_owned(),
+            retry_after: None,
         };
         let skew = refused("x", &answer("oauth_problem=timestamp_refused"));
         assert!(skew.is_transient(), "{skew}");

@@ -117,7 +117,7 @@ pub async fn sends_at_deletion(conn: &Connection, ctx: &Context) -> Result<bool,
     let namespace = conn.namespace().unwrap_or_default();
     let connector = find_connector(conn, &namespace, ctx).await?.spec;
     let auth = select_auth(conn, &connector)?;
-    let method = crate::auth::method_of(auth.type_)?;
+    let method = crate::auth::method_of(&auth)?;
     Ok(method.revokes(&auth) || connector.disconnect.is_some())
 }
 

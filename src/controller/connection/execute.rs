@@ -17,7 +17,7 @@ use super::schedule::Dice;
 use super::status;
 use super::unsaved::Kept;
 use crate::api::{Connection, ConnectionStatus};
-use crate::auth::method::Held;
+use crate::auth::method::{ConnectorSecrets, Held};
 use crate::controller::Context;
 use crate::error::Error;
 use crate::provider::api_client::{self, RenderedApiClient};
@@ -40,7 +40,8 @@ struct InUse {
     answered_at: Option<std::time::Instant>,
 }
 
-/// Runs `plan` for `obs`.
+/// Runs `plan` for `obs`: once, and once more with new credentials when the test refused
+/// the kept ones and the method renews on refusal.
 pub async fn connect(
     obs: &Observed<'_>,
     plan: &Connect,
@@ -49,10 +50,34 @@ pub async fn connect(
     dice: Dice<'_>,
 ) -> Outcome {
     let mut secrets = obs.secret_values();
-    let mut in_use = match credentials(obs, plan, ctx, now, dice).await {
-        Ok(in_use) => in_use,
-        Err(err) => return failed(err, Stage::Credentials, None, secrets),
+    let mut result = attempt(obs, plan, &plan.step, ctx, (now, dice), &mut secrets).await;
+    if let Err(failure) = &result
+        && let Some(step) =
+            plan::after_refused_test(&plan.step, &failure.error, obs.method.renews_on_refusal())
+    {
+        tracing::info!(error = %failure.error, "the test refused the credentials; obtaining new ones");
+        result = attempt(obs, plan, &step, ctx, (now, dice), &mut secrets).await;
+    }
+    Outcome { result, secrets }
+}
+
+/// One pass of the effects with `step` for the credentials.
+async fn attempt(
+    obs: &Observed<'_>,
+    plan: &Connect,
+    step: &Step,
+    ctx: &Context,
+    (now, dice): (Timestamp, Dice<'_>),
+    secrets: &mut Vec<String>,
+) -> Result<Done, Failure> {
+    let fail = |error, stage, stored| Failure {
+        error,
+        stage,
+        stored,
     };
+    let mut in_use = credentials(obs, step, &plan.secrets, ctx, now, dice)
+        .await
+        .map_err(|err| fail(err, Stage::Credentials, None))?;
     secrets.extend(
         in_use
             .credentials
@@ -63,53 +88,39 @@ pub async fn connect(
     let stored = in_use.issued.then(|| in_use.schedule.clone());
     let (written, client) = match store_credentials(obs, &mut in_use, &context, ctx).await {
         Ok(stored) => stored,
-        Err(Fault::Stored(err)) => return failed(err, Stage::Credentials, stored, secrets),
-        Err(Fault::Unstored(err)) => return failed(err, Stage::Credentials, None, secrets),
+        Err(Fault::Stored(err)) => return Err(fail(err, Stage::Credentials, stored)),
+        Err(Fault::Unstored(err)) => return Err(fail(err, Stage::Credentials, None)),
     };
     let tested = match plan.test {
         Test::None => false,
         Test::IfChanged if written.is_none() => false,
         Test::Due(_) | Test::IfChanged => {
             let credentials = &in_use.credentials;
-            let sent = test(obs, plan, credentials, client.as_ref(), &context, ctx).await;
-            if let Err(err) = sent {
-                return failed(err, Stage::Test, stored, secrets);
-            }
+            test(obs, plan, credentials, client.as_ref(), &context, ctx)
+                .await
+                .map_err(|err| fail(err, Stage::Test, stored.clone()))?;
             true
         }
     };
-    Outcome {
-        result: Ok(Done {
-            schedule: in_use.schedule,
-            answered: in_use.answered,
-            retry: in_use.retry,
-            tested,
-            version: written.or_else(|| obs.stored.as_ref().map(|s| s.version.clone())),
-        }),
-        secrets,
-    }
-}
-
-fn failed(error: Error, stage: Stage, stored: Option<Schedule>, secrets: Vec<String>) -> Outcome {
-    Outcome {
-        result: Err(Failure {
-            error,
-            stage,
-            stored,
-        }),
-        secrets,
-    }
+    Ok(Done {
+        schedule: in_use.schedule,
+        answered: in_use.answered,
+        retry: in_use.retry,
+        tested,
+        version: written.or_else(|| obs.stored.as_ref().map(|s| s.version.clone())),
+    })
 }
 
 /// The credentials step: keep, store what memory kept, or obtain through the method.
 async fn credentials(
     obs: &Observed<'_>,
-    plan: &Connect,
+    step: &Step,
+    secrets: &ConnectorSecrets,
     ctx: &Context,
     now: Timestamp,
     dice: Dice<'_>,
 ) -> Result<InUse, Error> {
-    match &plan.step {
+    match step {
         Step::Keep {
             why,
             held,
@@ -138,14 +149,14 @@ async fn credentials(
         }
         Step::Obtain { why, .. } => {
             tracing::debug!(why = why.word(), "obtaining credentials");
-            let inputs = obs.inputs(&plan.secrets);
+            let inputs = obs.inputs(secrets);
             let reread = Reread {
                 conn: obs.conn,
                 store: obs.store,
             };
             let result = obs.method.obtain(&inputs, ctx.tools(), &reread, now).await;
             let answered_at = std::time::Instant::now();
-            match plan::settle(&plan.step, result, now, dice) {
+            match plan::settle(step, result, now, dice) {
                 Settled::New {
                     fresh,
                     next_refresh_at,

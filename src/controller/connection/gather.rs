@@ -39,6 +39,9 @@ pub struct Observed<'a> {
     pub kept: Option<Kept>,
     /// Where the connector's compiled schemas are kept.
     pub compiled: &'a Compiled,
+    /// The template engine, for methods that judge what is stored against what the input
+    /// renders to.
+    pub templates: &'a crate::templates::Templates,
 }
 
 /// A Secret a connector names, as read.
@@ -84,6 +87,7 @@ impl Observed<'_> {
             },
             secrets,
             stored: &self.credentials,
+            templates: self.templates,
         }
     }
 
@@ -126,7 +130,7 @@ pub async fn gather_for<'a>(
 ) -> Result<Observed<'a>, Error> {
     let store = ctx.stores.of(conn)?;
     let resolved = dereference::resolve(conn, ctx).await?;
-    let method = crate::auth::method_of(resolved.auth.type_)?;
+    let method = crate::auth::method_of(&resolved.auth)?;
     let needs = match purpose {
         // A method that signs its requests needs its app to sign the disconnect request.
         Purpose::Revocation
@@ -164,6 +168,7 @@ pub async fn gather_for<'a>(
         referenced,
         store,
         compiled: &ctx.schemas,
+        templates: &ctx.templates,
     })
 }
 

@@ -96,6 +96,9 @@ pub enum Why {
     RefreshDue,
     /// Nothing is due.
     Fresh,
+    /// The test request refused the credentials kept (401), and the method exchanges them
+    /// again rather than wait for their expiry.
+    Refused,
 }
 
 impl Why {
@@ -109,6 +112,7 @@ impl Why {
             Self::NotRenewable => "NotRenewable",
             Self::RefreshDue => "RefreshDue",
             Self::Fresh => "Fresh",
+            Self::Refused => "Refused",
         }
     }
 }
@@ -312,6 +316,22 @@ pub fn credentials(
         });
     }
     Ok(obtain(Why::RefreshDue, Some(held), due))
+}
+
+/// The step after a test that failed with `err`, when obtaining again at once answers it:
+/// the test refused (401) credentials that were kept, not just obtained, and the method
+/// renews on refusal. Once: the new credentials' own refusal is the Connection's error.
+pub fn after_refused_test(step: &Step, err: &Error, renews_on_refusal: bool) -> Option<Step> {
+    let Step::Keep { held, .. } = step else {
+        return None;
+    };
+    let refused = matches!(err, Error::TestRefused(_));
+    (refused && renews_on_refusal && held.renewable).then(|| Step::Obtain {
+        why: Why::Refused,
+        held: Some(held.clone()),
+        due: None,
+        requested: None,
+    })
 }
 
 /// What obtaining ended in, for status.
