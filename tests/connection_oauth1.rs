@@ -369,3 +369,101 @@ async fn deleting_a_connection_sends_the_signed_disconnect_request() {
     assert_eq!(revoked, [token.as_str()], "{state:#}");
     s.cluster.cleanup().await;
 }
+
+/// Signs a request as plugboard does, with the stored token credentials.
+fn header(
+    stored: &k8s_openapi::api::core::v1::Secret,
+    method: &str,
+    url: &url::Url,
+    nonce: &str,
+) -> String {
+    use plugboard::api::SignatureMethod::HmacSha1;
+    use plugboard::auth::oauth1::client::{Consumer, Signer, Token};
+    let app = plugboard::auth::oauth2::App {
+        client_id: peer::CONSUMER_KEY.to_owned(),
+        client_secret: peer::CONSUMER_SECRET.to_owned().into(),
+    };
+    let consumer = Consumer::of(&app, HmacSha1).unwrap();
+    let token = Token {
+        token: secret_text(stored, "oauth_token").unwrap(),
+        secret: secret_text(stored, "oauth_token_secret").unwrap().into(),
+    };
+    let signer = Signer {
+        consumer: &consumer,
+        method: HmacSha1,
+        token: Some(&token),
+        extra: vec![],
+    };
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    signer.header_at(method, url, &[], now, nonce).unwrap()
+}
+
+#[tokio::test]
+async fn the_provider_refuses_a_tampered_signature_and_a_replayed_nonce() {
+    let s = Scene::start().await;
+    let (_, _, connections, secrets) = &s.all;
+    let link = s.connection("acme-trello", "HMAC-SHA1").await;
+    let browser = browser();
+    let callback = approved_callback(&browser, &link, &s.provider.url).await;
+    browser.get(&callback).send().await.unwrap();
+    connected(&s.all, "acme-trello").await;
+    let stored = secrets.get("acme-trello-credentials").await.unwrap();
+    let me = url::Url::parse(&format!("{}/api/me", s.provider.url)).unwrap();
+    let send = async |header: &str| {
+        let answer = browser
+            .get(me.clone())
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    };
+    let signed = header(&stored, "GET", &me, "fresh-nonce-0001");
+    assert_eq!(
+        send(&signed).await.0,
+        200,
+        "a signature plugboard makes passes"
+    );
+    let replayed = (401, "oauth_problem=nonce_used".to_owned());
+    assert_eq!(send(&signed).await, replayed, "the same nonce twice");
+    let other = header(&stored, "GET", &me, "fresh-nonce-0002");
+    let tampered = other.replace("oauth_signature=\"", "oauth_signature=\"AAAA");
+    let invalid = (401, "oauth_problem=signature_invalid".to_owned());
+    assert_eq!(send(&tampered).await, invalid);
+
+    // Revoked at the provider: the next test says a person must authorize again, and the
+    // consent link is back in status.
+    let disconnect = url::Url::parse(&format!("{}/api/disconnect", s.provider.url)).unwrap();
+    let signed = header(&stored, "POST", &disconnect, "fresh-nonce-0003");
+    let answer = browser
+        .post(disconnect)
+        .header("Authorization", signed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    // A changed spec is tested again.
+    let patch = json!({"spec": {"connectorParameters": {"board": "roadmap"}}});
+    let params = kube::api::PatchParams::default();
+    connections
+        .patch("acme-trello", &params, &kube::api::Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let conn = wait_for(connections, "acme-trello", "TokenRevoked", |c| {
+        is_ready_with(c, "False", "TokenRevoked")
+    })
+    .await;
+    let status = conn.status.unwrap();
+    assert!(status.authorization_url.is_some(), "{status:#?}");
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("oauth_problem=token_revoked"),
+        "{}",
+        ready.message
+    );
+    s.cluster.cleanup().await;
+}

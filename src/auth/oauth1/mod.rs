@@ -130,7 +130,7 @@ impl Method for OAuth1 {
         _now: Timestamp,
     ) -> BoxFuture<'a, Result<Fresh, Error>> {
         let without = if inputs.stored.contains_key("oauth_token") {
-            "the provider's token credentials were refused: a person must authorize again"
+            "OAuth 1.0a token credentials cannot be renewed without a person: authorize again at status.authorizationUrl"
         } else {
             "no credentials yet: a person must authorize access at the provider"
         };
