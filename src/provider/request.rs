@@ -114,6 +114,18 @@ pub async fn send(
         )),
         SendError::Signing(err) => err,
     })?;
+    verdict(purpose, request, signer.is_some(), status, &body)
+}
+
+/// What the answer `status`, `body` to `request` means: success, or the error it maps to.
+fn verdict(
+    purpose: Purpose,
+    request: &HttpRequest,
+    signed: bool,
+    status: u16,
+    body: &str,
+) -> Result<(), Error> {
+    let field = purpose.field();
     let expected = if request.expect_status.is_empty() {
         (200..300).contains(&status)
     } else {
@@ -122,27 +134,17 @@ pub async fn send(
     if expected {
         return Ok(());
     }
-    if signer.is_some()
-        && let Some(problem) = Problem::of(status, &body)
-    {
+    if signed && let Some(problem) = Problem::of(status, body) {
         return Err(signed_refusal(purpose, status, &problem));
     }
+    let message = format!("{field} request answered HTTP {status}: {}", excerpt(body));
     if status >= 500 || status == 429 {
-        return Err(Error::unavailable(format!(
-            "{field} request answered HTTP {status}: {}",
-            excerpt(&body)
-        )));
+        return Err(Error::unavailable(message));
     }
     if purpose == Purpose::Test && status == 401 {
-        return Err(Error::TestRefused(format!(
-            "test request answered HTTP 401: {}",
-            excerpt(&body)
-        )));
+        return Err(Error::TestRefused(message));
     }
-    Err(purpose.failed(format!(
-        "{field} request answered HTTP {status}: {}",
-        excerpt(&body)
-    )))
+    Err(purpose.failed(message))
 }
 
 /// A signed request's refusal in the provider's own words: a refused token needs a person,
