@@ -117,6 +117,26 @@ impl Scene {
     }
 }
 
+impl Scene {
+    /// A Connection through an HMAC-SHA1 connector, consented and connected: the browser
+    /// that went through the flow, and the credentials Secret.
+    async fn consented(&self, name: &str) -> (reqwest::Client, k8s_openapi::api::core::v1::Secret) {
+        let link = self.connection(name, "HMAC-SHA1").await;
+        let browser = browser();
+        let callback = approved_callback(&browser, &link, &self.provider.url).await;
+        let done = browser.get(&callback).send().await.unwrap();
+        assert_eq!(done.status(), 200, "{:?}", done.text().await);
+        connected(&self.all, name).await;
+        let stored = self
+            .all
+            .3
+            .get(&format!("{name}-credentials"))
+            .await
+            .unwrap();
+        (browser, stored)
+    }
+}
+
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -345,13 +365,8 @@ async fn a_provider_whose_clock_differs_is_signed_for_with_its_own_time() {
 #[tokio::test]
 async fn deleting_a_connection_sends_the_signed_disconnect_request() {
     let s = Scene::start().await;
-    let (_, _, connections, secrets) = &s.all;
-    let link = s.connection("acme-trello", "HMAC-SHA1").await;
-    let browser = browser();
-    let callback = approved_callback(&browser, &link, &s.provider.url).await;
-    browser.get(&callback).send().await.unwrap();
-    connected(&s.all, "acme-trello").await;
-    let stored = secrets.get("acme-trello-credentials").await.unwrap();
+    let connections = &s.all.2;
+    let (_, stored) = s.consented("acme-trello").await;
     let token = secret_text(&stored, "oauth_token").unwrap();
 
     connections
@@ -401,13 +416,8 @@ fn header(
 #[tokio::test]
 async fn the_provider_refuses_a_tampered_signature_and_a_replayed_nonce() {
     let s = Scene::start().await;
-    let (_, _, connections, secrets) = &s.all;
-    let link = s.connection("acme-trello", "HMAC-SHA1").await;
-    let browser = browser();
-    let callback = approved_callback(&browser, &link, &s.provider.url).await;
-    browser.get(&callback).send().await.unwrap();
-    connected(&s.all, "acme-trello").await;
-    let stored = secrets.get("acme-trello-credentials").await.unwrap();
+    let connections = &s.all.2;
+    let (browser, stored) = s.consented("acme-trello").await;
     let me = url::Url::parse(&format!("{}/api/me", s.provider.url)).unwrap();
     let send = async |header: &str| {
         let answer = browser
