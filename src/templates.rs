@@ -65,6 +65,27 @@ impl Templates {
     }
 }
 
+/// The template context `context` with `credentials` added (their values exposed), for
+/// the API client and the requests that use them. Takes the map rather than naming the
+/// store's `Credentials` alias, so templates depend on no store.
+pub fn with_credentials(
+    mut context: serde_json::Value,
+    credentials: &std::collections::BTreeMap<String, secrecy::SecretString>,
+) -> serde_json::Value {
+    use secrecy::ExposeSecret;
+    let exposed: serde_json::Map<String, serde_json::Value> = credentials
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::Value::String(v.expose_secret().to_owned()),
+            )
+        })
+        .collect();
+    context["credentials"] = serde_json::Value::Object(exposed);
+    context
+}
+
 /// A JSON value as a template value.
 pub fn to_value(json: &serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(json))

@@ -43,21 +43,11 @@ fn mapped(auth: &AuthMethod) -> impl Iterator<Item = &String> {
 impl Refreshing {
     /// The base credentials as the wrapped method renders them now, for a method that keeps
     /// nothing (static): whether the stored ones came from the same input.
-    fn renders_as_stored(&self, inputs: &Inputs<'_>) -> Result<bool, Error> {
-        let templates = inputs.auth.credentials.iter().flatten();
-        let value = templates::to_value(inputs.context);
-        for (key, source) in templates {
-            let rendered = inputs.templates.render(source, &value).map_err(|source| {
-                Error::InvalidTemplate {
-                    field: format!("{} auth.credentials.{key}", inputs.label),
-                    source,
-                }
-            })?;
-            if inputs.stored.get(key).map(ExposeSecret::expose_secret) != Some(rendered.as_str()) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+    fn renders_as_stored(inputs: &Inputs<'_>) -> Result<bool, Error> {
+        let rendered = super::static_input::render(inputs)?;
+        Ok(rendered.iter().all(|(key, value)| {
+            inputs.stored.get(key).map(ExposeSecret::expose_secret) == Some(value.expose_secret())
+        }))
     }
 
     /// The credentials to exchange: rendered or obtained by the wrapped method, or stored by
@@ -92,7 +82,7 @@ impl Method for Refreshing {
         let stored = inputs.stored;
         let exchanged = mapped(inputs.auth).all(|k| stored.contains_key(k));
         let (base_usable, current, needs_consent) = match self.0.inspect(inputs)? {
-            None => (true, self.renders_as_stored(inputs)?, false),
+            None => (true, Self::renders_as_stored(inputs)?, false),
             Some(held) => (held.usable, held.current, held.needs_consent),
         };
         Ok(Some(Held {
@@ -219,13 +209,7 @@ fn build(
     base: &Credentials,
     field: &str,
 ) -> Result<reqwest::Request, Error> {
-    let mut context = inputs.context.clone();
-    context["credentials"] = Value::Object(
-        base.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_owned())))
-            .collect(),
-    );
-    let value = templates::to_value(&context);
+    let value = templates::to_value(&templates::with_credentials(inputs.context.clone(), base));
     let render = |name: &str, source: &str| {
         tools
             .templates

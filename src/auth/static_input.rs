@@ -10,36 +10,32 @@ use secrecy::SecretString;
 use super::method::{Fresh, Held, Inputs, Method, Reread};
 use crate::error::Error;
 use crate::provider::Tools;
+use crate::store::Credentials;
 use crate::templates;
 
 pub struct Static;
 
-impl Static {
-    fn render(inputs: &Inputs<'_>, tools: Tools<'_>) -> Result<Fresh, Error> {
-        let templates = inputs.auth.credentials.as_ref().ok_or_else(|| {
-            Error::InvalidConnector(format!(
-                "{} auth type static has no credentials map",
-                inputs.label
-            ))
-        })?;
-        let value = templates::to_value(inputs.context);
-        let credentials = templates
-            .iter()
-            .map(|(key, source)| {
-                let rendered = tools.templates.render(source, &value).map_err(|source| {
-                    Error::InvalidTemplate {
-                        field: format!("{} auth.credentials.{key}", inputs.label),
-                        source,
-                    }
-                })?;
-                Ok((key.clone(), SecretString::from(rendered)))
-            })
-            .collect::<Result<_, Error>>()?;
-        Ok(Fresh {
-            credentials,
-            ..Fresh::default()
+/// The credentials the connector's `credentials` templates render from the input.
+pub fn render(inputs: &Inputs<'_>) -> Result<Credentials, Error> {
+    let templates = inputs.auth.credentials.as_ref().ok_or_else(|| {
+        Error::InvalidConnector(format!(
+            "{} auth type static has no credentials map",
+            inputs.label
+        ))
+    })?;
+    let value = templates::to_value(inputs.context);
+    templates
+        .iter()
+        .map(|(key, source)| {
+            let rendered = inputs.templates.render(source, &value).map_err(|source| {
+                Error::InvalidTemplate {
+                    field: format!("{} auth.credentials.{key}", inputs.label),
+                    source,
+                }
+            })?;
+            Ok((key.clone(), SecretString::from(rendered)))
         })
-    }
+        .collect()
 }
 
 impl Method for Static {
@@ -52,11 +48,14 @@ impl Method for Static {
     fn obtain<'a>(
         &'a self,
         inputs: &'a Inputs<'a>,
-        tools: Tools<'a>,
+        _tools: Tools<'a>,
         _reread: &'a dyn Reread,
         _now: Timestamp,
     ) -> BoxFuture<'a, Result<Fresh, Error>> {
-        let rendered = Self::render(inputs, tools);
+        let rendered = render(inputs).map(|credentials| Fresh {
+            credentials,
+            ..Fresh::default()
+        });
         async move { rendered }.boxed()
     }
 }

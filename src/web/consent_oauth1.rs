@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::consent::{self, FlowError};
+use super::consent_shared::{self as consent, FlowError};
 use crate::api::{AuthType, Connection};
 use crate::auth::method::Inputs;
 use crate::auth::oauth1::{self, client};

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod connect_api;
 pub mod consent;
 pub mod consent_oauth1;
+pub mod consent_shared;
 pub mod page;
 pub mod provision;
 

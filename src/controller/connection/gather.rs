@@ -247,15 +247,7 @@ pub fn template_context(
     })
 }
 
-/// The context with `credentials` added, for the API client and requests.
-pub fn with_credentials(mut context: Value, credentials: &Credentials) -> Value {
-    let exposed: Map<String, Value> = credentials
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_owned())))
-        .collect();
-    context["credentials"] = Value::Object(exposed);
-    context
-}
+pub use crate::templates::with_credentials;
 
 /// Reads the stored credentials again, for a refresh that met `invalid_grant`.
 pub struct Reread<'a> {
