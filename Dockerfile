@@ -9,7 +9,7 @@ WORKDIR /src
 # not built here, but a workspace member cargo must see).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY testkube ./testkube
+COPY apiserver ./apiserver
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin plugboard \

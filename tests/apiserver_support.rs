@@ -11,11 +11,11 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
 use kube::api::Api;
-use testkube::TestApiServer;
+use plugboard_apiserver::ApiServer;
 
 #[tokio::test]
 async fn the_real_cluster_path_installs_the_crds_and_works_in_a_fresh_namespace() {
-    let server = TestApiServer::start(Vec::new()).await;
+    let server = ApiServer::start(Vec::new()).await;
     let path = std::env::temp_dir().join(format!(
         "plugboard-kubeconfig-{:08x}.yaml",
         rand::random::<u32>()

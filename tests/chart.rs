@@ -730,6 +730,6 @@ fn the_dockerfile_check_catches_each_rule() {
     }
     assert!(
         !dockerfile::check(&good, "*\n!Cargo.toml\n!Cargo.lock\n!src/\n").is_empty(),
-        "a .dockerignore that leaves out testkube/ was not caught"
+        "a .dockerignore that leaves out plugboard-apiserver/ was not caught"
     );
 }

@@ -1,4 +1,4 @@
-//! The one way whole-loop tests get a cluster: the in-process test API server (testkube), or
+//! The one way whole-loop tests get a cluster: the in-process test API server (plugboard-apiserver), or
 //! a real cluster when `PLUGBOARD_TEST_KUBECONFIG` names a kubeconfig. Either way each test
 //! works in a fresh namespace of its own, deleted by `cleanup`.
 //!
@@ -17,9 +17,9 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
+use plugboard_apiserver::ApiServer;
+pub use plugboard_apiserver::RequestCounts;
 use serde_json::json;
-pub use testkube::RequestCounts;
-use testkube::TestApiServer;
 
 /// Names a kubeconfig to run against a real cluster instead of the test server.
 pub const KUBECONFIG_ENV: &str = "PLUGBOARD_TEST_KUBECONFIG";
@@ -36,7 +36,7 @@ pub struct WriteMark {
 pub struct TestCluster {
     client: Client,
     namespace: String,
-    server: Option<TestApiServer>,
+    server: Option<ApiServer>,
     /// The kubeconfig of a real cluster, for the namespace guard.
     kubeconfig: Option<std::path::PathBuf>,
     cleaned: bool,
@@ -91,7 +91,7 @@ impl TestCluster {
 
     /// The in-process test server, serving plugboard's CRDs.
     pub async fn in_process() -> Self {
-        let server = TestApiServer::start(plugboard::crd::all()).await;
+        let server = ApiServer::start(plugboard::crd::all()).await;
         Self::with_namespace(server.client(), Some(server)).await
     }
 
@@ -111,7 +111,7 @@ impl TestCluster {
         cluster
     }
 
-    async fn with_namespace(client: Client, server: Option<TestApiServer>) -> Self {
+    async fn with_namespace(client: Client, server: Option<ApiServer>) -> Self {
         let namespace = fresh_namespace();
         let ns: Namespace =
             serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
@@ -142,7 +142,7 @@ impl TestCluster {
     pub fn kubeconfig(&self, dir: &Path) -> std::path::PathBuf {
         match (&self.server, std::env::var_os(KUBECONFIG_ENV)) {
             (Some(server), _) => {
-                let path = dir.join("testkube.kubeconfig");
+                let path = dir.join("plugboard-apiserver.kubeconfig");
                 server
                     .write_kubeconfig(&path)
                     .expect("writes the kubeconfig");
@@ -160,7 +160,7 @@ impl TestCluster {
 
     /// The test server's request counts; `None` on a real cluster, which has no counter.
     pub fn requests(&self) -> Option<RequestCounts> {
-        self.server.as_ref().map(TestApiServer::requests)
+        self.server.as_ref().map(ApiServer::requests)
     }
 
     /// Waits until the API server has served more Secret GETs than `reads_before`: the sign

@@ -1,4 +1,4 @@
-//! What every testkube test starts from: two test CRDs (a namespaced Widget with a status
+//! What every plugboard-apiserver test starts from: two test CRDs (a namespaced Widget with a status
 //! subresource, keyed conditions, a CEL rule, formats and defaults; a cluster-scoped Gadget
 //! without one), a server, a namespace, and small helpers to read failures and wait.
 #![allow(dead_code)] // each test file uses its own subset
@@ -11,10 +11,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, PostParams};
 use kube::{Client, CustomResource, CustomResourceExt};
+pub use plugboard_apiserver::ApiServer;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-pub use testkube::TestApiServer;
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -107,12 +107,12 @@ pub fn gadget_crd() -> CustomResourceDefinition {
     serde_json::from_value(crd).unwrap()
 }
 
-pub async fn server() -> TestApiServer {
-    TestApiServer::start(vec![widget_crd(), gadget_crd()]).await
+pub async fn server() -> ApiServer {
+    ApiServer::start(vec![widget_crd(), gadget_crd()]).await
 }
 
 /// A server, a client, and a fresh namespace `ns`.
-pub async fn setup() -> (TestApiServer, Client) {
+pub async fn setup() -> (ApiServer, Client) {
     let server = server().await;
     let client = server.client();
     create_namespace(&client, "ns").await;

@@ -14,7 +14,9 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 
 /// One step of a field path.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Pe {
     Field(String),
     /// An item of a map-list, named by its key fields: (name, JSON value), sorted by name.

@@ -80,7 +80,7 @@ fn cel(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
                 });
             }
             _ => {
-                tracing::warn!(rule = %failure.rule, error = %failure.message, "testkube cannot evaluate this CEL rule; a real cluster would")
+                tracing::warn!(rule = %failure.rule, error = %failure.message, "plugboard-apiserver cannot evaluate this CEL rule; a real cluster would")
             }
         }
     }

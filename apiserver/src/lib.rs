@@ -1,6 +1,12 @@
-//! testkube: an in-process server that speaks the Kubernetes HTTP API on 127.0.0.1, faithful
-//! enough for an unmodified `kube::Client` and kube-runtime's watcher, controller, finalizer
-//! helper and event recorder, so that whole-loop tests exercise what a cluster would do.
+//! plugboard-apiserver: an embedded server that speaks the Kubernetes HTTP API, faithful
+//! enough for an unmodified `kube::Client`, `kubectl`, and kube-runtime's watcher,
+//! controller, finalizer helper and event recorder. `plugboard dev` runs the operator against
+//! it on a laptop, the whole-loop tests run against it, and [`dry_run::create`] lets
+//! `plugboard validate` check manifests with the same rules, without a server.
+//!
+//! It keeps its objects in memory, or with [`Builder::data`] in one crash-safe file, so a
+//! server started again on that file serves what the last one held. It listens on loopback
+//! and has no authentication: it is for one person's machine and for tests, not a cluster.
 //!
 //! It serves the CRDs it is given (and any CRD written to it later), Namespaces, Secrets,
 //! events.k8s.io Events, coordination.k8s.io Leases and CustomResourceDefinitions, and keeps
@@ -30,6 +36,8 @@
 
 mod controllers;
 mod delete;
+mod disk;
+pub mod dry_run;
 mod fieldpath;
 mod http;
 mod ownership;
@@ -43,7 +51,8 @@ mod validation;
 mod write;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,12 +123,30 @@ impl RequestCounts {
     }
 }
 
+pub use disk::DiskError;
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the data file {0}")]
+    Data(#[from] DiskError),
+    #[error("cannot serve {what}: {message}")]
+    Seed { what: String, message: String },
+}
+
 /// How to start a server.
 #[derive(Debug, Clone)]
 pub struct Builder {
     crds: Vec<CustomResourceDefinition>,
     history: usize,
     bookmark_interval: Duration,
+    listen: SocketAddr,
+    data: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -128,6 +155,9 @@ impl Default for Builder {
             crds: Vec::new(),
             history: DEFAULT_HISTORY,
             bookmark_interval: Duration::from_secs(1),
+            // Loopback only: the server has no authentication at all.
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data: None,
         }
     }
 }
@@ -152,9 +182,39 @@ impl Builder {
         self
     }
 
-    pub async fn start(self) -> TestApiServer {
-        let mut store = Store::new(self.history, Registry::new(builtins()));
-        seed(&mut store, &self.crds);
+    /// Listens here (default `127.0.0.1:0`, an ephemeral port). The server has no
+    /// authentication: anything that reaches the address can read every Secret.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Keeps the objects in this file (created when missing) and starts from what it holds;
+    /// in memory only when unset.
+    pub fn data(mut self, file: impl Into<PathBuf>) -> Self {
+        self.data = Some(file.into());
+        self
+    }
+
+    /// Starts the server; panics when it cannot (for tests, where that is the clearest
+    /// failure). Programs use [`Builder::try_start`].
+    pub async fn start(self) -> ApiServer {
+        match self.try_start().await {
+            Ok(server) => server,
+            Err(err) => panic!("the API server did not start: {err}"),
+        }
+    }
+
+    /// Starts the server: its HTTP listener and its control-plane loops (garbage collector,
+    /// namespace and CRD controllers), which run until the [`ApiServer`] is dropped.
+    pub async fn try_start(self) -> Result<ApiServer, StartError> {
+        let registry = Registry::new(builtins());
+        let mut store = match &self.data {
+            Some(file) => Store::on_disk(self.history, registry, disk::Disk::open(file)?)?,
+            None => Store::new(self.history, registry),
+        };
+        controllers::sync_crds(&mut store);
+        seed(&mut store, &self.crds)?;
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             counts: Mutex::default(),
@@ -164,24 +224,30 @@ impl Builder {
         let router = axum::Router::new()
             .fallback(http::handle)
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listen = |source| StartError::Listen {
+            addr: self.listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(self.listen)
             .await
-            .expect("binds 127.0.0.1");
-        let url = format!("http://{}", listener.local_addr().expect("has an address"));
+            .map_err(listen)?;
+        let url = format!("http://{}", listener.local_addr().map_err(listen)?);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
         let controllers = tokio::spawn(run_controllers(shared.clone()));
-        TestApiServer {
+        Ok(ApiServer {
             url,
             shared,
             tasks: vec![server, controllers],
-        }
+        })
     }
 }
 
-/// What a fresh cluster has: the system namespaces, and the CRDs it was given.
-fn seed(store: &mut Store, crds: &[CustomResourceDefinition]) {
+/// What a fresh cluster has: the system namespaces, and the CRDs it was given. On kept data
+/// they may be there already: namespaces are left as they are, and a CRD is replaced by the
+/// one given (a newer plugboard brings newer CRDs), as `kubectl apply` of it would.
+fn seed(store: &mut Store, crds: &[CustomResourceDefinition]) -> Result<(), StartError> {
     let seeds = SYSTEM_NAMESPACES
         .iter()
         .map(|ns| {
@@ -193,7 +259,7 @@ fn seed(store: &mut Store, crds: &[CustomResourceDefinition]) {
         })
         .chain(crds.iter().map(|crd| {
             let object = serde_json::to_value(crd).expect("a CRD serializes");
-            ("customresourcedefinitions", "testkube", object)
+            ("customresourcedefinitions", "plugboard-apiserver", object)
         }));
     for (plural, manager, object) in seeds {
         let registry = store.registry.clone();
@@ -217,11 +283,23 @@ fn seed(store: &mut Store, crds: &[CustomResourceDefinition]) {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        if let Err(e) = write::create(store, &mut w, object) {
-            panic!("testkube cannot serve {plural} {name}: {}", e.message);
-        }
+        let kept = store.get(&w.key(&name)).map(|s| s.object.clone());
+        let written = match kept {
+            None => write::create(store, &mut w, object).map(drop),
+            Some(_) if plural == "namespaces" => Ok(()),
+            Some(kept) => {
+                let mut object = object;
+                object["metadata"]["resourceVersion"] = kept["metadata"]["resourceVersion"].clone();
+                write::replace(store, &mut w, &name, object).map(drop)
+            }
+        };
+        written.map_err(|e| StartError::Seed {
+            what: format!("{plural} {name}"),
+            message: e.message,
+        })?;
         controllers::sync_crds(store);
     }
+    Ok(())
 }
 
 /// How long the control-plane loops let writes gather before the next sweep. A sweep reads
@@ -239,13 +317,13 @@ async fn run_controllers(shared: Arc<Shared>) {
 }
 
 /// A running server; it stops when dropped.
-pub struct TestApiServer {
+pub struct ApiServer {
     url: String,
     shared: Arc<Shared>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl TestApiServer {
+impl ApiServer {
     /// Starts a server for these CRDs on an ephemeral port, with the default history.
     pub async fn start(crds: Vec<CustomResourceDefinition>) -> Self {
         Self::builder().crds(crds).start().await
@@ -273,7 +351,7 @@ impl TestApiServer {
     pub fn kubeconfig(&self) -> Kubeconfig {
         Kubeconfig {
             clusters: vec![NamedCluster {
-                name: "testkube".into(),
+                name: "plugboard-apiserver".into(),
                 cluster: Some(Cluster {
                     server: Some(self.url.clone()),
                     ..Cluster::default()
@@ -281,15 +359,15 @@ impl TestApiServer {
                 other: Default::default(),
             }],
             contexts: vec![NamedContext {
-                name: "testkube".into(),
+                name: "plugboard-apiserver".into(),
                 context: Some(Context {
-                    cluster: "testkube".into(),
+                    cluster: "plugboard-apiserver".into(),
                     namespace: Some("default".into()),
                     ..Context::default()
                 }),
                 other: Default::default(),
             }],
-            current_context: Some("testkube".into()),
+            current_context: Some("plugboard-apiserver".into()),
             ..Kubeconfig::default()
         }
     }
@@ -321,7 +399,7 @@ impl TestApiServer {
     }
 }
 
-impl Drop for TestApiServer {
+impl Drop for ApiServer {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();

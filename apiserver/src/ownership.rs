@@ -1,12 +1,13 @@
 //! Field ownership (`metadata.managedFields`): which manager set which field, how an update
 //! moves ownership, and server-side apply with its conflicts, removals and `force`.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::fieldpath::{self, FieldSet, Schema};
 use crate::status::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Operation {
     Apply,
     Update,
@@ -14,7 +15,7 @@ pub enum Operation {
 
 /// Who wrote: the real server keeps one entry per manager, operation and subresource (and,
 /// for updates, API version).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagerId {
     pub manager: String,
     pub operation: Operation,
@@ -61,7 +62,7 @@ impl ManagerId {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub id: ManagerId,
     pub time: String,
@@ -69,7 +70,7 @@ pub struct Entry {
 }
 
 /// All of one object's managers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Managers(pub Vec<Entry>);
 
 impl Managers {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::disk::{Disk, DiskError};
 use crate::ownership::Managers;
 use crate::resource::Registry;
 
@@ -117,6 +118,8 @@ pub struct Store {
     history_limit: usize,
     events: broadcast::Sender<Arc<Event>>,
     pub registry: Registry,
+    /// Where every change is also written, when the server keeps its data (`--data`).
+    disk: Option<Disk>,
 }
 
 impl Store {
@@ -129,6 +132,37 @@ impl Store {
             history_limit,
             events: broadcast::channel(16_384).0,
             registry,
+            disk: None,
+        }
+    }
+
+    /// A store that keeps its objects in `disk`, starting from what it already holds.
+    pub fn on_disk(
+        history_limit: usize,
+        registry: Registry,
+        disk: Disk,
+    ) -> Result<Self, DiskError> {
+        let (rv, objects) = disk.load()?;
+        let mut store = Self::new(history_limit, registry);
+        store.rv = rv;
+        for (key, stored) in objects {
+            store.index.learn(&key, &stored.object);
+            store.objects.insert(key, stored);
+        }
+        store.disk = Some(disk);
+        Ok(store)
+    }
+
+    /// A change the disk did not take is logged and served from memory: refusing the write
+    /// would leave clients retrying against a full or read-only disk they cannot fix.
+    fn keep(&self, key: &Key) {
+        let Some(disk) = &self.disk else { return };
+        let kept = match self.objects.get(key) {
+            Some(stored) => disk.put(key, stored, self.rv),
+            None => disk.remove(key, self.rv),
+        };
+        if let Err(err) = kept {
+            tracing::error!(error = %err, object = %key.name, "the data file missed a write");
         }
     }
 
@@ -275,6 +309,7 @@ impl Store {
                 managers,
             },
         );
+        self.keep(key);
         self.record(key, change, object.clone(), prev);
         object
     }
@@ -287,6 +322,7 @@ impl Store {
         self.rv += 1;
         let mut object = stored.object.clone();
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
+        self.keep(key);
         self.record(key, Change::Deleted, object.clone(), Some(stored.object));
         Some(object)
     }

@@ -88,7 +88,7 @@ fn rv_of(w: &Widget) -> u64 {
 
 #[tokio::test]
 async fn a_watch_from_before_the_history_kept_gets_410_expired() {
-    let server = TestApiServer::builder()
+    let server = ApiServer::builder()
         .crds([widget_crd()])
         .watch_history(2)
         .start()
@@ -140,7 +140,7 @@ async fn a_watch_from_before_the_history_kept_gets_410_expired() {
 
 #[tokio::test]
 async fn kube_runtime_watcher_relists_when_its_watch_expires() {
-    let server = TestApiServer::builder()
+    let server = ApiServer::builder()
         .crds([widget_crd()])
         .watch_history(3)
         .start()

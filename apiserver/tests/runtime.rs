@@ -1,4 +1,4 @@
-//! kube-runtime and kube's discovery against testkube, unmodified: a Controller with the
+//! kube-runtime and kube's discovery against plugboard-apiserver, unmodified: a Controller with the
 //! finalizer helper and the events Recorder, and Discovery in both its forms.
 
 mod common;

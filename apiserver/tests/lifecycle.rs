@@ -286,7 +286,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
 
 #[tokio::test]
 async fn a_crd_written_through_the_api_is_established_served_and_cleaned_up() {
-    let server = TestApiServer::start(Vec::new()).await;
+    let server = ApiServer::start(Vec::new()).await;
     let client = server.client();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.patch(

@@ -26,7 +26,7 @@ pub fn answer(shared: &Arc<Shared>, path: &str, headers: &HeaderMap) -> Option<R
     }
     if path == "/version" {
         return Some(ok(json!({
-            "major": "1", "minor": "33", "gitVersion": "v1.33.0+testkube", "gitCommit": "testkube",
+            "major": "1", "minor": "33", "gitVersion": "v1.33.0+plugboard", "gitCommit": "plugboard-apiserver",
             "gitTreeState": "clean", "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.2",
             "compiler": "gc", "platform": "linux/amd64",
         })));
