@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod connector_check;
 pub mod controller;
 pub mod crd;
 pub mod error;
@@ -18,4 +19,5 @@ pub mod schemas;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod validate;
 pub mod web;

@@ -10,11 +10,12 @@ use plugboard::cli::{Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crd(args) => plugboard::cli::crd(&args),
-        Command::Run(args) => plugboard::cli::run(*args).await,
+        Command::Crd(args) => plugboard::cli::crd(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => plugboard::cli::run(*args).await.map(|()| ExitCode::SUCCESS),
+        Command::Validate(args) => plugboard::cli::validate(&args).await,
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // One readable line, no backtrace: this is what a person sees in a terminal or in
             // `kubectl logs` of a crash-looping pod.

@@ -39,6 +39,24 @@ impl Templates {
             .map_err(|err| describe(&err))
     }
 
+    /// The context variables a template reads (`input`, `credentials`, ...), leaving out
+    /// the environment's own functions (`range`, `dict`, ...): what a check compares with
+    /// the variables the context will have.
+    pub fn variables(&self, source: &str) -> Result<Vec<String>, TemplateError> {
+        let template = self
+            .env
+            .template_from_str(source)
+            .map_err(|err| describe(&err))?;
+        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut names: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|name| !globals.contains(&name.as_str()))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Renders one template over `context`.
     pub fn render(&self, source: &str, context: &Value) -> Result<String, TemplateError> {
         // Most strings in a connector are plain literals; skip the parser for them.

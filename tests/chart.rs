@@ -567,6 +567,45 @@ fn the_cluster_role_grants_exactly_the_calls_src_makes() {
     }
 }
 
+/// What CI does with a chart's output before Argo CD or Flux applies it: `helm template
+/// --include-crds | plugboard validate -` reads every document (helm's `# Source:` comments
+/// and all) and finds nothing wrong.
+#[test]
+fn the_charts_output_piped_into_plugboard_validate_reads_clean() {
+    let (ok, text) = run_helm(&[
+        "template",
+        "t",
+        "plugboard",
+        "--namespace",
+        NAMESPACE,
+        "--include-crds",
+        "-f",
+        ALL_FEATURES,
+    ]);
+    assert!(ok, "helm template failed: {text}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        .args(["validate", "--output", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("plugboard runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("writes the chart");
+    }
+    let out = child.wait_with_output().expect("plugboard finishes");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let rendered = render(&["--include-crds", "-f", ALL_FEATURES]).len();
+    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["skipped"].as_u64(),
+        Some(rendered as u64),
+        "{report}"
+    );
+    assert!(out.status.success());
+}
+
 #[test]
 fn the_chart_ships_the_generated_crds_byte_for_byte() {
     let names = |dir: &Path| -> BTreeSet<String> {

@@ -88,9 +88,26 @@ pub fn scan(dir: &Path) -> Scan {
     scan_sources(&borrowed)
 }
 
+/// Commands that run as the person at the terminal, with their kubeconfig, not as the
+/// operator's ServiceAccount: what they call is not the chart's to grant.
+const NOT_THE_OPERATOR: [&str; 2] = ["validate", "dev"];
+
 fn collect(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        let top = path
+            .strip_prefix(base)
+            .ok()
+            .and_then(|p| p.components().next());
+        let top = top.map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        });
+        if top.is_some_and(|t| NOT_THE_OPERATOR.contains(&t.as_str())) {
+            continue;
+        }
         if path.is_dir() {
             collect(base, &path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::Secret;
 use plugboard::api::{ClusterConnector, Connector, ConnectorSpec};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -91,20 +90,6 @@ impl Examples {
         self.docs
             .iter()
             .find(|d| d.kind() == kind && d.namespace() == namespace && d.name() == name)
-    }
-
-    /// The Secret's values (`data` decoded, then `stringData` over it), as a JSON object.
-    pub fn secret_values(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
-        let secret: Secret = self.find("Secret", namespace, name)?.typed();
-        let mut values = serde_json::Map::new();
-        for (key, bytes) in secret.data.unwrap_or_default() {
-            let text = String::from_utf8_lossy(&bytes.0).into_owned();
-            values.insert(key, Value::String(text));
-        }
-        for (key, text) in secret.string_data.unwrap_or_default() {
-            values.insert(key, Value::String(text));
-        }
-        Some(Value::Object(values))
     }
 }
 

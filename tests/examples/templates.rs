@@ -1,7 +1,8 @@
-//! Templates (minijinja, undefined variables are errors, as plugboard renders them).
+//! A Connection's API base URI, rendered as plugboard renders it (minijinja, undefined
+//! variables are errors).
 
 use minijinja::{Environment, UndefinedBehavior};
-use plugboard::api::{Connection, ConnectorSpec, HttpRequest};
+use plugboard::api::Connection;
 use serde_json::{Map, Value, json};
 
 use super::examples::{Doc, Examples, connector_spec};
@@ -10,59 +11,6 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env
-}
-
-/// Every template a connector holds, with where it sits.
-fn all(spec: &ConnectorSpec) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for (at, method) in super::refs::auth_methods(spec) {
-        for (key, source) in method.credentials.iter().flatten() {
-            found.push((format!("{at}.credentials.{key}"), source.clone()));
-        }
-    }
-    if let Some(client) = &spec.api_client {
-        found.push(("spec.apiClient.baseUri".into(), client.base_uri.clone()));
-        for (key, source) in &client.headers {
-            found.push((format!("spec.apiClient.headers.{key}"), source.clone()));
-        }
-        for (key, source) in &client.query {
-            found.push((format!("spec.apiClient.query.{key}"), source.clone()));
-        }
-    }
-    let requests = [
-        ("spec.test", spec.test.as_ref().map(|t| &t.request)),
-        (
-            "spec.disconnect",
-            spec.disconnect.as_ref().map(|d| &d.request),
-        ),
-    ];
-    for (at, request) in requests {
-        found.extend(request.into_iter().flat_map(|r| request_templates(at, r)));
-    }
-    found
-}
-
-fn request_templates(at: &str, request: &HttpRequest) -> Vec<(String, String)> {
-    let mut found = vec![(format!("{at}.path"), request.path.clone())];
-    for (key, source) in &request.headers {
-        found.push((format!("{at}.headers.{key}"), source.clone()));
-    }
-    if let Some(body) = &request.body {
-        found.push((format!("{at}.body"), body.clone()));
-    }
-    found
-}
-
-/// Problems with one connector's templates (unlabelled).
-pub fn check(doc: &Doc) -> Vec<String> {
-    let env = environment();
-    all(&connector_spec(doc))
-        .into_iter()
-        .filter_map(|(at, source)| {
-            let err = env.template_from_str(&source).err()?;
-            Some(format!("{at} is not a valid template: {err}"))
-        })
-        .collect()
 }
 
 /// A Connection's `apiClient.baseUri` rendered with its merged parameters (or with
