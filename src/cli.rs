@@ -26,6 +26,10 @@ pub enum Command {
     /// Check manifests before they are applied: CRD schemas and CEL rules, connector schemas
     /// and templates, the host guard, references and Secret keys. Exits 1 on any error.
     Validate(ValidateArgs),
+    /// Run the whole product on this machine: an embedded API server (kubectl works against
+    /// it), the operator, and a demo provider; apply `-f` manifests and watch the
+    /// Connections. No cluster needed.
+    Dev(Box<crate::dev::DevArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +77,8 @@ pub enum CliError {
     Operator(#[from] crate::operator::OperatorError),
     #[error(transparent)]
     Validate(#[from] crate::validate::ValidateError),
+    #[error(transparent)]
+    Dev(#[from] crate::dev::DevError),
     #[error("--cluster: no cluster to ask: {0}")]
     NoCluster(String),
 }
@@ -138,4 +144,10 @@ pub async fn validate(args: &ValidateArgs) -> Result<std::process::ExitCode, Cli
     } else {
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// `plugboard dev`.
+pub async fn dev(args: crate::dev::DevArgs) -> Result<(), CliError> {
+    crate::dev::run(args).await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod connector_check;
 pub mod controller;
 pub mod crd;
+pub mod dev;
 pub mod error;
 pub mod leader;
 pub mod meta;

@@ -13,6 +13,7 @@ async fn main() -> ExitCode {
         Command::Crd(args) => plugboard::cli::crd(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => plugboard::cli::run(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => plugboard::cli::validate(&args).await,
+        Command::Dev(args) => plugboard::cli::dev(*args).await.map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -6,15 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::ownership::Managers;
-use crate::store::{Key, Stored};
-
-/// Objects by `resource \0 namespace \0 name` (NUL never appears in any of the three).
+/// Objects by the store's key text, as the store serialized them.
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 /// The one global revision, under `REVISION`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -28,15 +22,8 @@ pub struct DiskError {
     pub reason: String,
 }
 
-/// What one object is kept as: the object and who owns its fields.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    object: Value,
-    managers: Managers,
-}
-
-/// The revision and the objects a data file holds.
-pub type Kept = (u64, Vec<(Key, Stored)>);
+/// The revision and the records (key text, bytes) a data file holds.
+pub type Kept = (u64, Vec<(String, Vec<u8>)>);
 
 pub struct Disk {
     db: redb::Database,
@@ -47,19 +34,6 @@ impl std::fmt::Debug for Disk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Disk").field("path", &self.path).finish()
     }
-}
-
-fn key_text(key: &Key) -> String {
-    format!("{}\0{}\0{}", key.resource, key.namespace, key.name)
-}
-
-fn parse_key(text: &str) -> Option<Key> {
-    let mut parts = text.splitn(3, '\0');
-    Some(Key {
-        resource: parts.next()?.to_owned(),
-        namespace: parts.next()?.to_owned(),
-        name: parts.next()?.to_owned(),
-    })
 }
 
 impl Disk {
@@ -90,7 +64,7 @@ impl Disk {
         Ok(disk)
     }
 
-    /// The revision and every object kept.
+    /// The revision and every record kept.
     pub fn load(&self) -> Result<Kept, DiskError> {
         let fail = |reason: String| DiskError {
             path: self.path.clone(),
@@ -105,44 +79,40 @@ impl Disk {
             let mut objects = Vec::new();
             for entry in txn.open_table(OBJECTS)?.iter()? {
                 let (key, value) = entry?;
-                let key = parse_key(key.value()).ok_or("a stored key is malformed")?;
-                let record: Record = serde_json::from_slice(value.value())?;
-                let stored = Stored {
-                    object: record.object,
-                    managers: record.managers,
-                };
-                objects.push((key, stored));
+                objects.push((key.value().to_owned(), value.value().to_vec()));
             }
             Ok((revision, objects))
         };
         read().map_err(|err| fail(format!("cannot be read: {err}")))
     }
 
-    /// Keeps a new version of an object, and the revision it was written at.
-    pub fn put(&self, key: &Key, stored: &Stored, revision: u64) -> Result<(), DiskError> {
-        let record = serde_json::to_vec(&Record {
-            object: stored.object.clone(),
-            managers: stored.managers.clone(),
-        })
-        .map_err(|err| DiskError {
-            path: self.path.clone(),
-            reason: err.to_string(),
-        })?;
+    /// Keeps a new version of a record, and the revision it was written at.
+    pub fn put(&self, key: &str, record: &[u8], revision: u64) -> Result<(), DiskError> {
         self.write(|txn| {
-            txn.open_table(OBJECTS)?
-                .insert(key_text(key).as_str(), record.as_slice())?;
+            txn.open_table(OBJECTS)?.insert(key, record)?;
             txn.open_table(META)?.insert(REVISION, revision)?;
             Ok(())
         })
     }
 
-    /// Forgets an object, and keeps the revision its deletion took.
-    pub fn remove(&self, key: &Key, revision: u64) -> Result<(), DiskError> {
+    /// Forgets a record, and keeps the revision its deletion took.
+    pub fn remove(&self, key: &str, revision: u64) -> Result<(), DiskError> {
         self.write(|txn| {
-            txn.open_table(OBJECTS)?.remove(key_text(key).as_str())?;
+            txn.open_table(OBJECTS)?.remove(key)?;
             txn.open_table(META)?.insert(REVISION, revision)?;
             Ok(())
         })
+    }
+
+    /// The error for a record that does not read back.
+    pub fn unreadable(&self, key: &str) -> DiskError {
+        DiskError {
+            path: self.path.clone(),
+            reason: format!(
+                "cannot be read: the record {:?} is not one this server wrote",
+                key.replace('\0', "/")
+            ),
+        }
     }
 
     fn write(
@@ -166,21 +136,6 @@ impl Disk {
 mod tests {
     use super::*;
 
-    fn key(name: &str) -> Key {
-        Key {
-            resource: "connections.plugboard.dev".into(),
-            namespace: "acme".into(),
-            name: name.into(),
-        }
-    }
-
-    fn stored(n: u64) -> Stored {
-        Stored {
-            object: serde_json::json!({"metadata": {"name": "a", "resourceVersion": n.to_string()}}),
-            managers: Managers::default(),
-        }
-    }
-
     #[test]
     fn what_was_written_is_read_back_by_the_next_open_and_removals_stay_removed() {
         let dir = std::env::temp_dir().join(format!("apiserver-disk-{}", std::process::id()));
@@ -194,16 +149,18 @@ mod tests {
                 1,
                 "a fresh file starts at revision 1"
             );
-            disk.put(&key("a"), &stored(2), 2).unwrap();
-            disk.put(&key("b"), &stored(3), 3).unwrap();
-            disk.remove(&key("b"), 4).unwrap();
+            disk.put("a", b"first", 2).unwrap();
+            disk.put("b", b"second", 3).unwrap();
+            disk.remove("b", 4).unwrap();
         }
         let disk = Disk::open(&path).unwrap();
-        let (revision, objects) = disk.load().unwrap();
+        let (revision, records) = disk.load().unwrap();
         assert_eq!(revision, 4);
-        let names: Vec<&str> = objects.iter().map(|(k, _)| k.name.as_str()).collect();
-        assert_eq!(names, ["a"]);
-        assert_eq!(objects[0].1.object["metadata"]["resourceVersion"], "2");
+        assert_eq!(records, [("a".to_owned(), b"first".to_vec())]);
+        assert!(
+            Disk::open(&path).is_err(),
+            "a second server on a file in use is refused"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

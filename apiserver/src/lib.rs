@@ -20,6 +20,11 @@
 //!
 //! Knowingly different from a real server:
 //! - no authentication, RBAC, admission webhooks, ValidatingAdmissionPolicy or quotas;
+//! - bodies are JSON or YAML only: a protobuf body (kubectl's typed commands such as
+//!   `kubectl create namespace` send one) is answered 415; `kubectl apply -f` and
+//!   `kubectl create -f` send JSON and work;
+//! - no `/openapi/v2` or `/v3`, so kubectl's client-side validation needs
+//!   `--validate=false` (the server still validates: schema, CEL, strict fields);
 //! - a CEL rule kube-cel cannot evaluate is skipped (with a warning in the log), where a
 //!   cluster would evaluate it; other rules are enforced as a cluster would;
 //! - one stored copy serves every version of a CRD (`conversion: None`);

@@ -155,9 +155,16 @@ impl ResourceType {
 /// The built-in resources the operator and its tests use.
 pub fn builtins() -> Vec<ResourceType> {
     vec![
-        ResourceType::builtin("", "namespaces", "Namespace", Flavour::Namespace),
+        // Short names as a real server lists them, so `kubectl get ns` works.
+        ResourceType {
+            short_names: vec!["ns".into()],
+            ..ResourceType::builtin("", "namespaces", "Namespace", Flavour::Namespace)
+        },
         ResourceType::builtin("", "secrets", "Secret", Flavour::Secret),
-        ResourceType::builtin("events.k8s.io", "events", "Event", Flavour::Event),
+        ResourceType {
+            short_names: vec!["ev".into()],
+            ..ResourceType::builtin("events.k8s.io", "events", "Event", Flavour::Event)
+        },
         ResourceType::builtin("coordination.k8s.io", "leases", "Lease", Flavour::Lease),
         ResourceType {
             short_names: vec!["crd".into(), "crds".into()],

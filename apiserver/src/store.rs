@@ -21,6 +21,36 @@ pub struct Key {
     pub name: String,
 }
 
+impl Key {
+    /// `resource \0 namespace \0 name`, how the data file keys objects: NUL appears in
+    /// none of the three.
+    fn text(&self) -> String {
+        format!("{}\0{}\0{}", self.resource, self.namespace, self.name)
+    }
+
+    fn parse(text: &str) -> Option<Key> {
+        let mut parts = text.splitn(3, '\0');
+        Some(Key {
+            resource: parts.next()?.to_owned(),
+            namespace: parts.next()?.to_owned(),
+            name: parts.next()?.to_owned(),
+        })
+    }
+}
+
+/// What the data file keeps of one object: the object and who owns its fields.
+#[derive(serde::Deserialize)]
+struct Record {
+    object: Value,
+    managers: Managers,
+}
+
+#[derive(serde::Serialize)]
+struct RecordRef<'a> {
+    object: &'a Value,
+    managers: &'a Managers,
+}
+
 /// ADDED, MODIFIED or DELETED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -142,11 +172,18 @@ impl Store {
         registry: Registry,
         disk: Disk,
     ) -> Result<Self, DiskError> {
-        let (rv, objects) = disk.load()?;
+        let (rv, records) = disk.load()?;
         let mut store = Self::new(history_limit, registry);
         store.rv = rv;
-        for (key, stored) in objects {
-            store.index.learn(&key, &stored.object);
+        for (text, bytes) in records {
+            let (key, record) = Key::parse(&text)
+                .zip(serde_json::from_slice::<Record>(&bytes).ok())
+                .ok_or_else(|| disk.unreadable(&text))?;
+            store.index.learn(&key, &record.object);
+            let stored = Stored {
+                object: record.object,
+                managers: record.managers,
+            };
             store.objects.insert(key, stored);
         }
         store.disk = Some(disk);
@@ -158,8 +195,15 @@ impl Store {
     fn keep(&self, key: &Key) {
         let Some(disk) = &self.disk else { return };
         let kept = match self.objects.get(key) {
-            Some(stored) => disk.put(key, stored, self.rv),
-            None => disk.remove(key, self.rv),
+            Some(stored) => {
+                let record = serde_json::to_vec(&RecordRef {
+                    object: &stored.object,
+                    managers: &stored.managers,
+                })
+                .expect("a JSON value and field sets serialize");
+                disk.put(&key.text(), &record, self.rv)
+            }
+            None => disk.remove(&key.text(), self.rv),
         };
         if let Err(err) = kept {
             tracing::error!(error = %err, object = %key.name, "the data file missed a write");

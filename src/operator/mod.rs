@@ -69,14 +69,24 @@ type LocalSettings = (
     Option<Arc<crate::store::vault::VaultStore>>,
 );
 
-/// Runs the operator until SIGTERM or Ctrl-C.
+/// Runs the operator against the cluster of the current kubeconfig (or in-cluster) until
+/// SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), OperatorError> {
-    let logging =
-        telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
-    let (tenant_fields_schema, vault) = local_settings(&args)?;
+    // Flags are checked before the cluster is looked for: a typo is the one line shown.
+    telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
+    local_settings(&args)?;
     let config = Config::infer()
         .await
         .map_err(|err| OperatorError::NoConfig(one_line(&err)))?;
+    run_against(args, config).await
+}
+
+/// Runs the operator against the API server `config` names (`plugboard dev` gives its
+/// embedded one) until SIGTERM or Ctrl-C.
+pub async fn run_against(args: RunArgs, config: Config) -> Result<(), OperatorError> {
+    let logging =
+        telemetry::parse(args.log_format, &args.log_level).map_err(OperatorError::Logging)?;
+    let (tenant_fields_schema, vault) = local_settings(&args)?;
     let url = config.cluster_url.to_string();
     let client = Client::try_from(crate::meta::identified(config)).map_err(|err| {
         OperatorError::Unreachable {

@@ -243,6 +243,6 @@ fn api_host(
     };
     Some(error(
         field,
-        format!("the API base URI these parameters pick is blocked: {why}"),
+        format!("the API base URI, rendered for this Connection, is blocked: {why}"),
     ))
 }

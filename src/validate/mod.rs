@@ -10,10 +10,10 @@ mod cluster;
 mod connections;
 mod connectors;
 mod found;
-mod lines;
+pub(crate) mod lines;
 pub mod report;
 mod schema;
-mod source;
+pub(crate) mod source;
 mod tenants;
 
 use std::path::PathBuf;

@@ -233,8 +233,34 @@ impl Request<'_> {
         }
     }
 
+    /// The request's `Content-Type` without its parameters.
+    fn media_type(&self) -> &str {
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        content_type.split(';').next().unwrap_or_default().trim()
+    }
+
+    /// The body of a create or update, in JSON or YAML. Protobuf (which kubectl sends for
+    /// built-in kinds) is answered 415, as a server that does not serve it would be; clients
+    /// built on client-go then send JSON.
     fn body_json(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(self.body).map_err(|e| {
+        let base = self.media_type();
+        let decoded = match base {
+            "" | "application/json" | "*/*" => {
+                serde_json::from_slice(self.body).map_err(|e| e.to_string())
+            }
+            "application/yaml" => serde_yaml::from_slice(self.body).map_err(|e| e.to_string()),
+            _ => {
+                return Err(ApiError::unsupported_media_type(&[
+                    "application/json",
+                    "application/yaml",
+                ]));
+            }
+        };
+        decoded.map_err(|e| {
             ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
         })
     }
@@ -257,12 +283,7 @@ impl Request<'_> {
                 ))
             }
             "patch" => {
-                let content_type = self
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let base = content_type.split(';').next().unwrap_or_default().trim();
+                let base = self.media_type();
                 let kind = PatchType::from_content_type(base)
                     .ok_or_else(|| ApiError::unsupported_media_type(&self.rt.patch_types()))?;
                 let force = self.params.get("force").is_some_and(|f| f == "true");
