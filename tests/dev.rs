@@ -187,7 +187,10 @@ fn the_quickstart_connects_kubectl_works_and_a_restart_on_the_same_data_keeps_ev
     // The server has no /openapi, which kubectl's client-side validation reads; it
     // validates itself (apiserver/README.md).
     let manifests = "apiVersion: v1\nkind: Namespace\nmetadata: {name: kept-across-restarts}\n---\n\
-        apiVersion: plugboard.dev/v1alpha1\nkind: Tenant\nmetadata: {name: initech, namespace: demo}\nspec: {displayName: Initech}\n";
+        apiVersion: plugboard.dev/v1alpha1\nkind: Tenant\nmetadata: {name: initech, namespace: demo}\nspec: {displayName: Initech}\n---\n\
+        apiVersion: v1\nkind: Secret\nmetadata: {name: app, namespace: demo}\nstringData: {clientId: id, clientSecret: not-a-secret}\n---\n\
+        apiVersion: plugboard.dev/v1alpha1\nkind: Connector\nmetadata: {name: consent, namespace: demo}\nspec:\n  displayName: Consent\n  auth:\n    type: oauth2\n    authorizeUri: https://provider.example.com/authorize\n    tokenUri: https://provider.example.com/token\n    clientSecretRef: {name: app}\n---\n\
+        apiVersion: plugboard.dev/v1alpha1\nkind: Connection\nmetadata: {name: initech-consent, namespace: demo}\nspec:\n  tenantRef: {name: initech}\n  connectorRef: {name: consent}\n";
     let file = dir.join("more.yaml");
     std::fs::write(&file, manifests).unwrap();
     let created = run_kubectl(
@@ -209,6 +212,11 @@ fn the_quickstart_connects_kubectl_works_and_a_restart_on_the_same_data_keeps_ev
     }
     drop(watch);
     assert!(names.iter().any(|n| n.ends_with("/globex")), "{names:?}");
+    // An oauth2 Connection waits for a person: its consent link is printed to open, on the
+    // operator's local address.
+    let link = dev.wait_for("open to connect demo/initech-consent:", READY_WITHIN);
+    assert!(link.contains(": http://127.0.0.1:"), "{link}");
+    assert!(link.contains("/connect/demo/initech-consent/"), "{link}");
 
     let (status, took, _) = dev.interrupt();
     assert!(status.success(), "plugboard dev exited {status}");
