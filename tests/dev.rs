@@ -161,7 +161,40 @@ fn the_quickstart_connects_kubectl_works_and_a_restart_on_the_same_data_keeps_ev
     let connected = dev.wait_for("Connection demo/globex-echo: Ready=True", READY_WITHIN);
     assert!(connected.contains("State=Connected"), "{connected}");
 
-    // kubectl against the embedded server: get, create, and watch.
+    kubectl_gets_creates_and_watches(&mut dev, &dir, &kubeconfig);
+
+    let (status, took, _) = dev.interrupt();
+    assert!(status.success(), "plugboard dev exited {status}");
+    assert!(took < STOPS_WITHIN, "Ctrl-C took {took:?}");
+
+    // The same --data, no manifests: everything is still there, and still connected.
+    let mut again = Dev::start(&dir, &[]);
+    let line = again.wait_for("Connection demo/globex-echo:", READY_WITHIN);
+    assert!(line.contains("Ready=True"), "{line}");
+    let namespaces = run_kubectl(&kubeconfig, &["get", "ns", "-o", "name"]);
+    assert!(
+        namespaces.contains("namespace/kept-across-restarts"),
+        "{namespaces}"
+    );
+    let tenants = run_kubectl(&kubeconfig, &["get", "tenants", "-n", "demo", "-o", "name"]);
+    assert!(
+        tenants.contains("tenant.plugboard.dev/initech"),
+        "{tenants}"
+    );
+    let (status, took, printed) = again.interrupt();
+    assert!(status.success(), "the second plugboard dev exited {status}");
+    assert!(took < STOPS_WITHIN, "Ctrl-C took {took:?}");
+    assert_eq!(
+        printed.last().map(String::as_str),
+        Some("plugboard dev: stopped")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// kubectl against the embedded server: get, create and watch; and an oauth2 Connection
+/// created that way gets its consent link printed.
+fn kubectl_gets_creates_and_watches(dev: &mut Dev, dir: &Path, kubeconfig: &Path) {
+    let kubeconfig = kubeconfig.to_owned();
     let state = run_kubectl(
         &kubeconfig,
         &[
@@ -217,31 +250,4 @@ fn the_quickstart_connects_kubectl_works_and_a_restart_on_the_same_data_keeps_ev
     let link = dev.wait_for("open to connect demo/initech-consent:", READY_WITHIN);
     assert!(link.contains(": http://127.0.0.1:"), "{link}");
     assert!(link.contains("/connect/demo/initech-consent/"), "{link}");
-
-    let (status, took, _) = dev.interrupt();
-    assert!(status.success(), "plugboard dev exited {status}");
-    assert!(took < STOPS_WITHIN, "Ctrl-C took {took:?}");
-
-    // The same --data, no manifests: everything is still there, and still connected.
-    let mut again = Dev::start(&dir, &[]);
-    let line = again.wait_for("Connection demo/globex-echo:", READY_WITHIN);
-    assert!(line.contains("Ready=True"), "{line}");
-    let namespaces = run_kubectl(&kubeconfig, &["get", "ns", "-o", "name"]);
-    assert!(
-        namespaces.contains("namespace/kept-across-restarts"),
-        "{namespaces}"
-    );
-    let tenants = run_kubectl(&kubeconfig, &["get", "tenants", "-n", "demo", "-o", "name"]);
-    assert!(
-        tenants.contains("tenant.plugboard.dev/initech"),
-        "{tenants}"
-    );
-    let (status, took, printed) = again.interrupt();
-    assert!(status.success(), "the second plugboard dev exited {status}");
-    assert!(took < STOPS_WITHIN, "Ctrl-C took {took:?}");
-    assert_eq!(
-        printed.last().map(String::as_str),
-        Some("plugboard dev: stopped")
-    );
-    let _ = std::fs::remove_dir_all(&dir);
 }
