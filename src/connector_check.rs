@@ -68,6 +68,16 @@ pub fn problems(spec: &ConnectorSpec, templates: &Templates) -> Vec<Problem> {
             found.push(problem(field, format!("does not compile: {err}")));
         }
     }
+    for (at, method) in auth_methods(spec) {
+        if let Some(schema) = &method.input_schema
+            && let Err(err) = schemas::compile(&schema.to_value())
+        {
+            found.push(problem(
+                format!("{at}.inputSchema"),
+                format!("does not compile: {err}"),
+            ));
+        }
+    }
     for (field, source, context) in every_template(spec) {
         found.extend(template(templates, &field, &source, context));
     }

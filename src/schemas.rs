@@ -27,6 +27,8 @@ pub struct Violation {
     pub pointer: String,
     /// What the schema wanted, with the value itself masked.
     pub message: String,
+    /// The property a `required` rule found missing (its pointer is the object's).
+    pub missing: Option<String>,
 }
 
 /// Compiles a draft 2020-12 schema. Remote `$ref`s are not fetched: the crate is built
@@ -63,15 +65,16 @@ pub struct Compiled {
 }
 
 /// One owner's compiled schemas, of the generation they were compiled for.
-type Generation = (Option<i64>, HashMap<&'static str, Arc<Validator>>);
+type Generation = (Option<i64>, HashMap<String, Arc<Validator>>);
 
 impl Compiled {
-    /// The compiled `schema`, known to `owner` as `which` (`inputSchema`, ...). Without an
-    /// owner (an object not from the API) it is compiled and not kept.
+    /// The compiled `schema`, known to `owner` as `which` (`inputSchema`,
+    /// `options.apikey.inputSchema`, ...). Without an owner (an object not from the API) it
+    /// is compiled and not kept.
     pub fn get(
         &self,
         owner: Option<&Owner>,
-        which: &'static str,
+        which: &str,
         schema: &Value,
     ) -> Result<Arc<Validator>, InvalidSchema> {
         let Some(owner) = owner else {
@@ -93,7 +96,7 @@ impl Compiled {
         if entry.0 != owner.generation {
             *entry = (owner.generation, HashMap::new());
         }
-        entry.1.insert(which, validator.clone());
+        entry.1.insert(which.to_owned(), validator.clone());
         Ok(validator)
     }
 
@@ -121,6 +124,9 @@ pub struct ConnectorSchemas<'a> {
     pub label: &'a str,
     pub owner: Option<&'a Owner>,
     pub compiled: &'a Compiled,
+    /// The auth option in use: its own `inputSchema`, when it has one, replaces the
+    /// connector's.
+    pub option: Option<&'a str>,
 }
 
 impl ConnectorSchemas<'_> {
@@ -128,12 +134,22 @@ impl ConnectorSchemas<'_> {
     /// as one line; a schema that does not compile is the connector's fault, and says so.
     fn violations(
         &self,
-        which: &'static str,
+        which: &str,
         schema: Option<&Value>,
         instance: &Map<String, Value>,
     ) -> Result<Option<String>, Error> {
+        let found = self.all_violations(which, schema, instance)?;
+        Ok((!found.is_empty()).then(|| describe(&found)))
+    }
+
+    fn all_violations(
+        &self,
+        which: &str,
+        schema: Option<&Value>,
+        instance: &Map<String, Value>,
+    ) -> Result<Vec<Violation>, Error> {
         let Some(schema) = schema else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let validator = self
             .compiled
@@ -144,20 +160,50 @@ impl ConnectorSchemas<'_> {
                     self.label
                 ))
             })?;
-        let found = violations(&validator, &Value::Object(instance.clone()));
-        Ok((!found.is_empty()).then(|| describe(&found)))
+        Ok(violations(&validator, &Value::Object(instance.clone())))
     }
 
-    /// Checks `input` (described as `what`) against `inputSchema`.
+    /// The schema the input must satisfy and where it sits: the auth method's own
+    /// `inputSchema` (of the option in use, or of `auth`), else the connector's.
+    pub fn input_schema(&self) -> Option<(String, Value)> {
+        let method = match self.option {
+            Some(key) => self
+                .connector
+                .options
+                .as_ref()
+                .and_then(|o| o.get(key))
+                .map(|m| (format!("options.{key}.inputSchema"), m)),
+            None => self
+                .connector
+                .auth
+                .as_ref()
+                .map(|m| ("auth.inputSchema".to_owned(), m)),
+        };
+        let own = method.and_then(|(which, m)| Some((which, m.input_schema.as_ref()?.to_value())));
+        own.or_else(|| {
+            let schema = self.connector.input_schema.as_ref()?;
+            Some(("inputSchema".to_owned(), schema.to_value()))
+        })
+    }
+
+    /// Checks `input` (described as `what`) against the input schema.
     pub fn input(&self, what: &str, input: &Map<String, Value>) -> Result<(), Error> {
-        let schema = self.connector.input_schema.as_ref().map(|s| s.to_value());
-        match self.violations("inputSchema", schema.as_ref(), input)? {
+        let (which, schema) = self.input_schema().unzip();
+        let which = which.unwrap_or_default();
+        match self.violations(&which, schema.as_ref(), input)? {
             None => Ok(()),
             Some(found) => Err(Error::InvalidInput(format!(
-                "{what} does not match {} spec.inputSchema: {found}",
+                "{what} does not match {} spec.{which}: {found}",
                 self.label
             ))),
         }
+    }
+
+    /// Every violation of `input` against the input schema, for a form to show each next to
+    /// its field.
+    pub fn input_violations(&self, input: &Map<String, Value>) -> Result<Vec<Violation>, Error> {
+        let (which, schema) = self.input_schema().unzip();
+        self.all_violations(&which.unwrap_or_default(), schema.as_ref(), input)
     }
 
     /// Checks merged connector parameters (described as `what`) against `parametersSchema`.
@@ -199,6 +245,12 @@ pub fn violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
         .map(|err| Violation {
             pointer: err.instance_path().as_str().to_owned(),
             message: err.masked().to_string(),
+            missing: match err.kind() {
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    property.as_str().map(str::to_owned)
+                }
+                _ => None,
+            },
         })
         .collect();
     found.sort_by(|a, b| a.pointer.cmp(&b.pointer));

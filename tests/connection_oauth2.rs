@@ -320,6 +320,7 @@ async fn a_bad_or_foreign_state_and_an_unlisted_redirect_are_refused_with_a_page
         exp: k8s_openapi::jiff::Timestamp::now().as_second() - 60,
         nonce: plugboard::auth::state::nonce(),
         redirect: None,
+        session: None,
     });
     let expired = browser
         .get(format!("{base}/oauth/callback?code=x&state={stale}"))

@@ -129,6 +129,11 @@ pub struct AuthMethod {
     /// Human-readable name of this method, shown when a connector offers several `options`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// JSON Schema (draft 2020-12) for what the person enters when connecting with this
+    /// option (an API key, a username and password); replaces the connector's `inputSchema`
+    /// for Connections that choose this option. The connect page builds its form from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<super::common::FreeForm>,
 
     /// static: the credentials, as a map from credential key to a template rendered over
     /// `input`, `parameters`, `tenant` and `connection` (for example

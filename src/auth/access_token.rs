@@ -3,7 +3,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretBox};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The shortest workspace secret accepted: HS256 keys shorter than its 256-bit output make
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Workspace {
 }
 
 /// What a verified token says about its tenant.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantClaims {
     /// The tenant's id in the SaaS product (`id`, or `sub` when `id` is absent).
     pub id: String,

@@ -4,6 +4,7 @@
 pub mod access_token;
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod connect_session;
 pub mod jwt;
 pub mod link;
 pub mod method;

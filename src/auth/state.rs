@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -37,6 +38,21 @@ pub struct Claims {
     /// Where to send the person afterwards (already checked against the allowlist).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
+    /// The connect session the flow was started from, so the callback can finish it as the
+    /// session's page does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionMark>,
+}
+
+/// What the consent callback needs of the connect session a flow began in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMark {
+    /// The session's spent marker ([`consumed_marker`] of its nonce), recorded on the
+    /// Connection once the session has connected it.
+    pub marker: String,
+    /// Opened as a popup: the result is posted to the opener rather than redirected to.
+    #[serde(default)]
+    pub popup: bool,
 }
 
 /// Why a state was refused. Messages are safe to show to the person in the browser.
@@ -90,31 +106,56 @@ impl StateKey {
 
     /// Signs claims into a URL-safe state string.
     pub fn sign(&self, claims: &Claims) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
-        let signature = self
-            .mac(b"state", payload.as_bytes())
-            .finalize()
-            .into_bytes();
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(signature))
+        self.seal(b"state", claims)
     }
 
     /// Verifies a state string and its expiry at `now` (seconds since the epoch).
     pub fn verify(&self, state: &str, now: i64) -> Result<Claims, StateError> {
-        let (payload, signature) = state.split_once('.').ok_or(StateError::Malformed)?;
+        let claims: Claims = self.open(b"state", state)?;
+        if now >= claims.exp {
+            return Err(StateError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// `value` as JSON, base64url, and its MAC under `domain`: `<payload>.<mac>`. Each kind
+    /// of signed value has its own domain, so that one can never be passed off as another.
+    pub(crate) fn seal(&self, domain: &[u8], value: &impl Serialize) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("claims serialize"));
+        let signature = self.mac(domain, payload.as_bytes()).finalize().into_bytes();
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// The value [`seal`](Self::seal) sealed under `domain`, once its MAC verifies.
+    pub(crate) fn open<T: DeserializeOwned>(
+        &self,
+        domain: &[u8],
+        sealed: &str,
+    ) -> Result<T, StateError> {
+        let (payload, signature) = sealed.split_once('.').ok_or(StateError::Malformed)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| StateError::Malformed)?;
-        self.mac(b"state", payload.as_bytes())
+        self.mac(domain, payload.as_bytes())
             .verify_slice(&signature)
             .map_err(|_| StateError::BadSignature)?;
         let json = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| StateError::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&json).map_err(|_| StateError::Malformed)?;
-        if now >= claims.exp {
-            return Err(StateError::Expired);
-        }
-        Ok(claims)
+        serde_json::from_slice(&json).map_err(|_| StateError::Malformed)
+    }
+
+    /// A MAC of `data` under `domain`, base64url: for values bound to a signed one (the
+    /// connect page's CSRF token).
+    pub(crate) fn tag(&self, domain: &[u8], data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(domain, data).finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`tag`](Self::tag) of `data` under `domain`, compared in constant time.
+    pub(crate) fn tag_matches(&self, domain: &[u8], data: &[u8], tag: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(tag)
+            .is_ok_and(|bytes| self.mac(domain, data).verify_slice(&bytes).is_ok())
     }
 
     /// The PKCE code verifier for a flow: 43 URL-safe characters (RFC 7636 allows 43–128).
@@ -158,6 +199,7 @@ mod tests {
             exp,
             nonce: nonce(),
             redirect: None,
+            session: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Settings {
     pub state_key: Option<Arc<crate::auth::state::StateKey>>,
     /// Where a finished consent flow may send the person (URL prefixes).
     pub redirect_allowlist: Vec<String>,
+    /// Origins that may show the hosted connect page in a frame; none when empty.
+    pub frame_ancestors: Vec<String>,
     /// Shared by every context this process builds, so `/metrics` survives leadership terms.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The JSON Schema every Tenant's fields must satisfy; any object when unset.

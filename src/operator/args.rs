@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// for example `https://app.example.com/integrations`). Any other `redirectUri` is refused.
     #[arg(long, env = "PLUGBOARD_REDIRECT_ALLOWLIST", value_delimiter = ',')]
     pub redirect_allowlist: Vec<String>,
+    /// Origins that may embed the hosted connect page in a frame (comma-separated, for
+    /// example `https://app.example.com`); by default no page may frame it.
+    #[arg(long, env = "PLUGBOARD_CONNECT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = parse_origin)]
+    pub connect_frame_ancestors: Vec<String>,
     /// A JSON Schema file (draft 2020-12) that every Tenant's fields must satisfy; any object
     /// when unset. A Tenant whose fields do not match is Ready=False, reason InvalidFields.
     #[arg(long, env = "PLUGBOARD_TENANT_FIELDS_SCHEMA", value_name = "FILE")]
@@ -98,6 +102,15 @@ pub enum DefaultStore {
     Kubernetes,
     /// OpenBao or Vault KV version 2 (the `--vault-*` settings).
     Vault,
+}
+
+fn parse_origin(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|err| format!("not a URL: {err}"))?;
+    let origin = url.origin();
+    if !matches!(url.scheme(), "https" | "http") || !origin.is_tuple() {
+        return Err("use an origin such as https://app.example.com".into());
+    }
+    Ok(origin.ascii_serialization())
 }
 
 fn parse_public_url(value: &str) -> Result<String, String> {

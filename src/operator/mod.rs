@@ -115,6 +115,7 @@ pub async fn run_against(args: RunArgs, config: Config) -> Result<(), OperatorEr
         public_url: args.public_url.clone(),
         state_key,
         redirect_allowlist: args.redirect_allowlist.clone(),
+        frame_ancestors: args.connect_frame_ancestors.clone(),
         metrics: Arc::default(),
         tenant_fields_schema,
         workspace,

@@ -162,21 +162,28 @@ fn parameters(spec: &ConnectionSpec, connector: &ConnectorSpec, label: &str) -> 
         .collect()
 }
 
-/// Inline `input` satisfies `inputSchema`; keys `inputFrom` gives are not required inline,
-/// but the schema must declare them.
+/// Inline `input` satisfies the input schema (the auth option's, else the connector's); keys
+/// `inputFrom` gives are not required inline, but the schema must declare them.
 fn input(spec: &ConnectionSpec, connector: &ConnectorSpec, label: &str) -> Vec<Found> {
-    let Some(schema) = &connector.input_schema else {
+    let compiled = schemas::Compiled::default();
+    let view = schemas::ConnectorSchemas {
+        connector,
+        label,
+        owner: None,
+        compiled: &compiled,
+        option: spec.auth_option_key.as_deref(),
+    };
+    let Some((which, mut schema)) = view.input_schema() else {
         return Vec::new();
     };
     let from: BTreeSet<&str> = spec.input_from.iter().map(|f| f.field.as_str()).collect();
-    let mut schema = schema.to_value();
     let mut found = Vec::new();
     if let Some(Value::Object(properties)) = schema.get("properties") {
         for (i, f) in spec.input_from.iter().enumerate() {
             if !properties.contains_key(&f.field) {
                 found.push(error(
                     format!("spec.inputFrom[{i}].field"),
-                    format!("{:?} is not declared by {label} spec.inputSchema; use one of its properties", f.field),
+                    format!("{:?} is not declared by {label} spec.{which}; use one of its properties", f.field),
                 ));
             }
         }
@@ -196,7 +203,7 @@ fn input(spec: &ConnectionSpec, connector: &ConnectorSpec, label: &str) -> Vec<F
         found.push(error(
             pointer_path("spec.input", &v.pointer, &inline),
             format!(
-                "{}: {}; give it in spec.input or spec.inputFrom as {label} spec.inputSchema says",
+                "{}: {}; give it in spec.input or spec.inputFrom as {label} spec.{which} says",
                 if v.pointer.is_empty() {
                     "/"
                 } else {

@@ -19,17 +19,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::connect_api::{ConnectError, Payload};
+use super::connect_api::{ConnectError, Payload, read_object};
 use super::consent::{self, FlowError};
 use super::{page, provision};
 use crate::api::{
     AuthType, ClusterConnector, Connection, ConnectionState, Connector, ConnectorKind,
     ConnectorSpec,
 };
-use crate::auth::access_token::TokenError;
+use crate::auth::access_token::{TenantClaims, TokenError, Workspace};
 use crate::controller::Context;
 use crate::controller::conditions::{self, READY};
 use crate::controller::connection::shared;
@@ -54,17 +53,62 @@ pub async fn post(State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Byt
 }
 
 async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Response, ConnectError> {
-    let Some(workspace) = ctx.config.workspace.clone() else {
-        return Err(ConnectError::new(
-            StatusCode::NOT_FOUND,
-            "not_enabled",
-            "POST /connect is not enabled: start the operator with --connect-namespace and a workspace Secret",
-        ));
-    };
+    let workspace = workspace(ctx)?;
     let request = parse(headers, body)?;
     let token = request.token.as_deref().ok_or(TokenError::Missing)?;
     let claims = workspace.verify(token)?;
     let payload = request.payload;
+    let done = connect(ctx, &workspace.namespace, &claims, &payload).await?;
+    let reply = Reply {
+        form: request.form,
+        namespace: workspace.namespace.clone(),
+        tenant: done.tenant,
+        connection: done.connection.name_any(),
+        redirect: payload.redirect_uri.clone(),
+    };
+    Ok(match done.next {
+        Next::Consent(url) => reply.consent(url),
+        Next::Settled(settled) => reply.settled(settled),
+    })
+}
+
+/// The workspace whose tenants the connect endpoints serve, or why they are off.
+pub fn workspace(ctx: &Context) -> Result<Arc<Workspace>, ConnectError> {
+    ctx.config.workspace.clone().ok_or_else(|| {
+        ConnectError::new(
+            StatusCode::NOT_FOUND,
+            "not_enabled",
+            "the connect endpoints are not enabled: start the operator with --connect-namespace and a workspace Secret",
+        )
+    })
+}
+
+/// What a connect request led to.
+pub struct Connected {
+    /// The Tenant's object name.
+    pub tenant: String,
+    pub connection: Connection,
+    pub next: Next,
+}
+
+/// Where the person goes next.
+pub enum Next {
+    /// To the provider's consent page (oauth2, oauth1).
+    Consent(url::Url),
+    /// Nowhere: the Connection connected, failed, or is still connecting.
+    Settled(Settled),
+}
+
+/// Connects `claims`' tenant as `payload` asks, in the workspace namespace `ns`: checks the
+/// payload against the connector with the reconcile's own functions, creates or updates the
+/// Tenant and the Connection, then starts the consent or waits for the Connection's test.
+/// `POST /connect` and the hosted connect page both go through here.
+pub async fn connect(
+    ctx: &Context,
+    ns: &str,
+    claims: &TenantClaims,
+    payload: &Payload,
+) -> Result<Connected, ConnectError> {
     if let Some(r) = &payload.redirect_uri
         && !consent::redirect_allowed(r, &ctx.config.redirect_allowlist)
     {
@@ -72,33 +116,26 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
             "redirectUri is not in the operator's redirect allowlist (--redirect-allowlist)",
         ));
     }
-    let ns = workspace.namespace.as_str();
-    let (kind, spec, owner) = find_connector(ctx, ns, &payload).await?;
-    let label = format!("{}/{}", kind.as_str(), payload.connector);
-    let schemas = ConnectorSchemas {
-        connector: &spec,
-        label: &label,
-        owner: owner.as_ref(),
-        compiled: &ctx.schemas,
-    };
-    let auth_type = check(&schemas, &payload)?;
-    let tenant = provision::tenant(ctx, ns, &claims).await?;
-    let conn = provision::connection(ctx, ns, &tenant, kind, &payload).await?;
-    let reply = Reply {
-        form: request.form,
-        namespace: ns.to_owned(),
-        tenant: tenant.name_any(),
-        connection: conn.name_any(),
-        redirect: payload.redirect_uri.clone(),
-    };
-    if matches!(auth_type, AuthType::Oauth2 | AuthType::Oauth1) {
-        wait_cached(ctx, ns, &reply.tenant).await;
-        let url = consent::start(ctx, ns, &reply.connection, payload.redirect_uri)
+    let found = find_connector(ctx, ns, &payload.connector, payload.connector_kind).await?;
+    let auth_type = check(&found.schemas(ctx, payload.auth_option_key.as_deref()), payload)?;
+    let tenant = provision::tenant(ctx, ns, claims).await?;
+    let conn = provision::connection(ctx, ns, &tenant, found.kind, payload).await?;
+    let tenant = tenant.name_any();
+    let next = if matches!(auth_type, AuthType::Oauth2 | AuthType::Oauth1) {
+        wait_cached(ctx, ns, &tenant).await;
+        let redirect = payload.redirect_uri.clone();
+        let url = consent::start(ctx, ns, &conn.name_any(), redirect, payload.session.clone())
             .await
             .map_err(flow_error)?;
-        return Ok(reply.consent(url));
-    }
-    Ok(reply.settled(wait_ready(ctx, &conn).await))
+        Next::Consent(url)
+    } else {
+        Next::Settled(wait_ready(ctx, &conn).await)
+    };
+    Ok(Connected {
+        tenant,
+        connection: conn,
+        next,
+    })
 }
 
 struct Request {
@@ -166,72 +203,61 @@ const PAYLOAD_FIELDS: &[(&str, &str)] = &[
 ];
 
 fn read_payload(text: &[u8]) -> Result<Payload, ConnectError> {
-    let value: Value = serde_json::from_slice(text).map_err(|err| {
-        ConnectError::bad_request(format!(
-            "the payload is not valid JSON (line {}, column {})",
-            err.line(),
-            err.column()
-        ))
-    })?;
-    let Value::Object(fields) = &value else {
-        return Err(ConnectError::bad_request(
-            "the payload must be a JSON object",
-        ));
-    };
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !PAYLOAD_FIELDS.iter().any(|(f, _)| f == k))
-    {
-        let known: Vec<&str> = PAYLOAD_FIELDS.iter().map(|(f, _)| *f).collect();
-        return Err(ConnectError::bad_request(format!(
-            "the payload has an unknown field {unknown:?}; its fields are {}",
-            known.join(", ")
-        )));
+    // The connector's name first: without it no field alone deserializes.
+    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(text) {
+        match ["connector", "integrationId"].map(|f| fields.contains_key(f)) {
+            [false, false] => {
+                return Err(ConnectError::bad_request(
+                    "the payload has no field connector (the connector's name)",
+                ));
+            }
+            [true, true] => {
+                return Err(ConnectError::bad_request(
+                    "the payload has both connector and integrationId; give one",
+                ));
+            }
+            _ => {}
+        }
     }
-    Payload::deserialize(&value).map_err(|_| misfit(fields))
+    read_object("payload", text, PAYLOAD_FIELDS, |field| {
+        let mut base = Map::new();
+        if field != "connector" && field != "integrationId" {
+            base.insert("connector".to_owned(), json!("any"));
+        }
+        base
+    })
 }
 
-/// Which field of a payload that does not deserialize is wrong: each is tried alone, as
-/// each top-level field deserializes independently of the others.
-fn misfit(fields: &Map<String, Value>) -> ConnectError {
-    let named = ["connector", "integrationId"].map(|f| fields.contains_key(f));
-    match named {
-        [false, false] => {
-            return ConnectError::bad_request(
-                "the payload has no field connector (the connector's name)",
-            );
-        }
-        [true, true] => {
-            return ConnectError::bad_request(
-                "the payload has both connector and integrationId; give one",
-            );
-        }
-        _ => {}
-    }
-    for (key, value) in fields {
-        let mut alone = Map::from_iter([(key.clone(), value.clone())]);
-        if key != "connector" && key != "integrationId" {
-            alone.insert("connector".to_owned(), json!("any"));
-        }
-        if Payload::deserialize(&Value::Object(alone)).is_err() {
-            let expected = PAYLOAD_FIELDS
-                .iter()
-                .find(|(f, _)| f == key)
-                .map_or("something else", |(_, e)| e);
-            return ConnectError::bad_request(format!(
-                "the payload's field {key} must be {expected}"
-            ));
-        }
-    }
-    ConnectError::bad_request("the payload is not valid")
+/// A connector as the connect endpoints found it.
+pub struct FoundConnector {
+    pub kind: ConnectorKind,
+    pub name: String,
+    pub spec: ConnectorSpec,
+    owner: Option<Owner>,
+    label: String,
 }
 
-async fn find_connector(
+impl FoundConnector {
+    /// Its schemas, compiled once per generation as the reconcile's are.
+    pub fn schemas<'a>(&'a self, ctx: &'a Context, option: Option<&'a str>) -> ConnectorSchemas<'a> {
+        ConnectorSchemas {
+            connector: &self.spec,
+            label: &self.label,
+            owner: self.owner.as_ref(),
+            compiled: &ctx.schemas,
+            option,
+        }
+    }
+}
+
+/// The connector `name` in the workspace namespace `ns` (a `Connector`) or cluster-wide (a
+/// `ClusterConnector`); the namespaced one first when `kind` is not given.
+pub async fn find_connector(
     ctx: &Context,
     ns: &str,
-    payload: &Payload,
-) -> Result<(ConnectorKind, ConnectorSpec, Option<Owner>), ConnectError> {
-    let name = payload.connector.as_str();
+    name: &str,
+    kind: Option<ConnectorKind>,
+) -> Result<FoundConnector, ConnectError> {
     if !is_object_name(name) {
         return Err(ConnectError::bad_request(format!(
             "connector {name:?} is not a valid object name (lowercase letters, digits, '-' and '.')"
@@ -240,20 +266,23 @@ async fn find_connector(
     let unavailable = |err: kube::Error| {
         ConnectError::unavailable(format!("could not read the connector: {err}"))
     };
-    if payload.connector_kind != Some(ConnectorKind::ClusterConnector) {
+    let found = |kind: ConnectorKind, spec, meta: &kube::api::ObjectMeta| FoundConnector {
+        kind,
+        name: name.to_owned(),
+        spec,
+        owner: owner(meta),
+        label: format!("{}/{name}", kind.as_str()),
+    };
+    if kind != Some(ConnectorKind::ClusterConnector) {
         let api: Api<Connector> = Api::namespaced(ctx.client.clone(), ns);
         if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
-            return Ok((ConnectorKind::Connector, c.spec, owner(&c.metadata)));
+            return Ok(found(ConnectorKind::Connector, c.spec, &c.metadata));
         }
     }
-    if payload.connector_kind != Some(ConnectorKind::Connector) {
+    if kind != Some(ConnectorKind::Connector) {
         let api: Api<ClusterConnector> = Api::all(ctx.client.clone());
         if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
-            return Ok((
-                ConnectorKind::ClusterConnector,
-                c.spec.0,
-                owner(&c.metadata),
-            ));
+            return Ok(found(ConnectorKind::ClusterConnector, c.spec.0, &c.metadata));
         }
     }
     Err(ConnectError::new(
@@ -287,7 +316,7 @@ fn is_object_name(name: &str) -> bool {
 /// Checks the auth option, the input and the merged parameters against the connector with
 /// the reconcile's own functions, so that the caller hears now, in the same words and for
 /// the same reasons, what the Connection's status would say. Returns the auth type.
-fn check(schemas: &ConnectorSchemas<'_>, payload: &Payload) -> Result<AuthType, ConnectError> {
+pub fn check(schemas: &ConnectorSchemas<'_>, payload: &Payload) -> Result<AuthType, ConnectError> {
     let spec = schemas.connector;
     let key = payload.auth_option_key.as_deref();
     let method = shared::auth_method(spec, key, "authOptionKey").map_err(refusal)?;
@@ -331,7 +360,7 @@ async fn wait_cached(ctx: &Context, ns: &str, tenant: &str) {
 }
 
 /// Where a static Connection got to.
-enum Settled {
+pub enum Settled {
     Connected,
     Failed { reason: String, message: String },
     Pending,

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::connect_result::{self, Outcome};
+use super::connect_views as views;
 use super::consent::{self, FlowError};
 use super::page::page;
 use crate::controller::Context;
@@ -25,8 +27,32 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .route("/connect/{namespace}/{name}", get(unsigned))
         .route("/oauth/callback", get(callback))
         .route(
+            "/connect/session/{token}",
+            get(super::connect_page::show).post(super::connect_page::submit).layer(
+                axum::extract::DefaultBodyLimit::max(super::connect_api::MAX_BODY),
+            ),
+        )
+        .route(
+            "/connect.js",
+            get(|| async { views::asset("text/javascript; charset=utf-8", views::CONNECT_JS) }),
+        )
+        .route(
+            "/connect/assets/page.js",
+            get(|| async { views::asset("text/javascript; charset=utf-8", views::PAGE_JS) }),
+        )
+        .route(
+            "/connect/assets/page.css",
+            get(|| async { views::asset("text/css; charset=utf-8", views::PAGE_CSS) }),
+        )
+        .route(
             "/connect",
             post(super::backend_connect::post).layer(axum::extract::DefaultBodyLimit::max(
+                super::connect_api::MAX_BODY,
+            )),
+        )
+        .route(
+            "/connect/sessions",
+            post(super::connect_sessions::post).layer(axum::extract::DefaultBodyLimit::max(
                 super::connect_api::MAX_BODY,
             )),
         )
@@ -88,28 +114,69 @@ async fn callback(State(ctx): State<Arc<Context>>, Query(query): Query<CallbackQ
         _ => Err(FlowError::State(crate::auth::state::StateError::Malformed)),
     };
     match result {
-        Ok(claims) => match claims.redirect {
-            Some(target) => {
-                let mut url = match url::Url::parse(&target) {
-                    Ok(url) => url,
-                    Err(_) => return failure(&FlowError::RedirectNotAllowed),
-                };
-                url.query_pairs_mut()
-                    .append_pair("connection", &format!("{}/{}", claims.ns, claims.name))
-                    .append_pair("status", "connected");
-                Redirect::to(url.as_str()).into_response()
-            }
-            None => page(
-                StatusCode::OK,
-                "Connected",
-                &format!(
-                    "Connection {}/{} is authorized. You can close this window.",
-                    claims.ns, claims.name
-                ),
-            ),
+        Ok(claims) => match &claims.session {
+            Some(mark) => session_consented(&ctx, &claims, mark).await,
+            None => consented(&claims),
         },
+        Err(err) => match session_of(&ctx, query.state.as_deref()) {
+            // A flow begun on the connect page ends there: in a popup, the opener hears of it.
+            Some(claims) => connect_result::failed(
+                &ctx,
+                &format!("{}/{}", claims.ns, claims.name),
+                claims.session.as_ref().expect("session_of returns session flows"),
+                claims.redirect.clone(),
+                &err.to_string(),
+            ),
+            None => failure(&err),
+        },
+    }
+}
+
+/// The end of a consent flow begun outside the connect page.
+fn consented(claims: &crate::auth::state::Claims) -> Response {
+    match &claims.redirect {
+        Some(target) => {
+            let mut url = match url::Url::parse(target) {
+                Ok(url) => url,
+                Err(_) => return failure(&FlowError::RedirectNotAllowed),
+            };
+            url.query_pairs_mut()
+                .append_pair("connection", &format!("{}/{}", claims.ns, claims.name))
+                .append_pair("status", "connected");
+            Redirect::to(url.as_str()).into_response()
+        }
+        None => page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "Connection {}/{} is authorized. You can close this window.",
+                claims.ns, claims.name
+            ),
+        ),
+    }
+}
+
+/// The end of a consent flow begun on the connect page: the session is spent.
+async fn session_consented(
+    ctx: &Context,
+    claims: &crate::auth::state::Claims,
+    mark: &crate::auth::state::SessionMark,
+) -> Response {
+    match super::consent_shared::connection(ctx, &claims.ns, &claims.name).await {
+        Ok(conn) => {
+            connect_result::finish(ctx, &conn, mark, claims.redirect.clone(), Outcome::Connected)
+                .await
+        }
         Err(err) => failure(&err),
     }
+}
+
+/// The claims of a flow begun on the connect page, when `state` is one this operator signed
+/// (expired or not: the page still tells its opener how it went).
+fn session_of(ctx: &Context, state: Option<&str>) -> Option<crate::auth::state::Claims> {
+    let key = ctx.config.state_key.as_ref()?;
+    let claims = key.verify(state?, i64::MIN).ok()?;
+    claims.session.is_some().then_some(claims)
 }
 
 fn failure(err: &FlowError) -> Response {

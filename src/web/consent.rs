@@ -11,7 +11,7 @@ use crate::api::{AuthType, Connection};
 use crate::auth::method::ConnectorSecrets;
 use crate::auth::oauth2::{self as flow, App};
 use crate::auth::oauth2_app;
-use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS};
+use crate::auth::state::{self, Claims, STATE_LIFETIME_SECS, SessionMark};
 use crate::controller::Context;
 use crate::controller::connection::shared::{self as observe, Observed};
 use crate::store::Credentials;
@@ -40,19 +40,20 @@ pub async fn start_signed(
     if !crate::auth::link::signed(key, namespace, name, &uid, signature) {
         return Err(FlowError::LinkNotValid);
     }
-    consent(ctx, &conn, redirect).await
+    consent(ctx, &conn, redirect, None).await
 }
 
 /// Starts a flow for a caller that has already shown its right to the Connection (`POST
-/// /connect`, with a tenant token): returns the provider's consent URL.
+/// /connect` with a tenant token, or a connect session): returns the provider's consent URL.
 pub async fn start(
     ctx: &Context,
     namespace: &str,
     name: &str,
     redirect: Option<String>,
+    session: Option<SessionMark>,
 ) -> Result<url::Url, FlowError> {
     let conn = connection(ctx, namespace, name).await?;
-    consent(ctx, &conn, redirect).await
+    consent(ctx, &conn, redirect, session).await
 }
 
 /// The provider's consent URL for `conn`, with a fresh signed state.
@@ -60,6 +61,7 @@ async fn consent(
     ctx: &Context,
     conn: &Connection,
     redirect: Option<String>,
+    session: Option<SessionMark>,
 ) -> Result<url::Url, FlowError> {
     if let Some(r) = &redirect
         && !redirect_allowed(r, &ctx.config.redirect_allowlist)
@@ -78,6 +80,7 @@ async fn consent(
         exp: Timestamp::now().as_second() + STATE_LIFETIME_SECS,
         nonce: state::nonce(),
         redirect,
+        session,
     };
     if obs.resolved.auth.type_ == AuthType::Oauth1 {
         return super::consent_oauth1::start(ctx, &obs, &key.sign(&claims), &claims, public).await;

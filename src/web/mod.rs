@@ -3,6 +3,11 @@
 pub mod backend_connect;
 pub mod connect;
 pub mod connect_api;
+pub mod connect_form;
+pub mod connect_page;
+pub mod connect_result;
+pub mod connect_sessions;
+pub mod connect_views;
 pub mod consent;
 pub mod consent_oauth1;
 pub mod consent_shared;

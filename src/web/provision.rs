@@ -254,6 +254,22 @@ async fn connection_name(
     )))
 }
 
+/// The Connection name the caller fixed, unless another tenant's or connector's Connection
+/// holds it.
+async fn fixed_connection_name(
+    api: &Api<Connection>,
+    name: &str,
+    tenant: &str,
+    target: (ConnectorKind, &str),
+) -> Result<(String, Option<Connection>), ConnectError> {
+    match read_connection(api, name).await? {
+        Some(held) if !belongs(&held, tenant, target) => Err(ConnectError::conflict(format!(
+            "the Connection name {name:?} is held by a Connection of another tenant or connector"
+        ))),
+        held => Ok((name.to_owned(), held)),
+    }
+}
+
 /// Whether `conn` is the tenant's Connection to the connector.
 fn belongs(conn: &Connection, tenant: &str, (kind, connector): (ConnectorKind, &str)) -> bool {
     conn.spec.tenant_ref.name == tenant
@@ -305,7 +321,10 @@ pub async fn connection(
     let tenant_name = tenant.name_any();
     let target = (kind, payload.connector.as_str());
     let allow_multiple = payload.allow_multiple_connections;
-    let mut chosen = connection_name(ctx, &api, &tenant_name, target, allow_multiple).await?;
+    let mut chosen = match &payload.connection {
+        Some(name) => fixed_connection_name(&api, name, &tenant_name, target).await?,
+        None => connection_name(ctx, &api, &tenant_name, target, allow_multiple).await?,
+    };
     let conn = loop {
         let (name, held) = &chosen;
         let patch = connection_patch(name, held.as_ref(), tenant, kind, payload);
@@ -322,7 +341,9 @@ pub async fn connection(
             // apply, and the CRD refused to hand its Connection over: choose again, now
             // that the name is seen taken. Chosen once more only, so that a 422 for any
             // other reason is still answered.
-            Err(kube::Error::Api(status)) if status.code == 422 && held.is_none() => {
+            Err(kube::Error::Api(status))
+                if status.code == 422 && held.is_none() && payload.connection.is_none() =>
+            {
                 let again =
                     connection_name(ctx, &api, &tenant_name, target, allow_multiple).await?;
                 if again.0 == *name {

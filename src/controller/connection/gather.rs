@@ -69,6 +69,7 @@ impl Observed<'_> {
             label: &self.resolved.connector_label,
             owner: self.resolved.connector_owner.as_ref(),
             compiled: self.compiled,
+            option: self.conn.spec.auth_option_key.as_deref(),
         }
     }
 
