@@ -14,6 +14,9 @@ pub const FIELD_MANAGER: &str = "plugboard";
 /// controller's own applies never remove what they own, such as the consumed-state
 /// annotation.
 pub const CONNECT_MANAGER: &str = "plugboard-connect";
+/// The annotation that marks a new input in a Connection's input Secrets; its status echoes
+/// it as `observedInputAt` once it has been worked out with that input.
+pub const INPUT_UPDATED_AT: &str = "plugboard.dev/input-updated-at";
 /// The label on every object plugboard creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "plugboard";

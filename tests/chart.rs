@@ -319,6 +319,10 @@ fn values_become_the_operators_environment() {
         ("PLUGBOARD_CONNECT_NAMESPACE", "acme"),
         ("PLUGBOARD_WORKSPACE_SECRET", "acme-workspace"),
         (
+            "PLUGBOARD_CONNECT_FRAME_ANCESTORS",
+            "https://app.example.com,https://admin.example.com",
+        ),
+        (
             "PLUGBOARD_TENANT_FIELDS_SCHEMA",
             "/etc/plugboard/tenant-fields-schema.json",
         ),
@@ -389,7 +393,7 @@ fn the_optional_objects_point_at_the_operator() {
     let only = |path: &str| (path.to_owned(), name.clone(), "http".to_owned());
     assert_eq!(
         paths,
-        [only("/connect"), only("/oauth/callback")],
+        [only("/connect"), only("/connect.js"), only("/oauth/callback")],
         "only the connect endpoints are public"
     );
 

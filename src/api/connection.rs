@@ -242,6 +242,12 @@ pub struct ConnectionStatus {
     /// The value of the `plugboard.dev/refresh-requested-at` annotation last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_requested_at: Option<String>,
+    /// The value of the `plugboard.dev/input-updated-at` annotation this status was worked
+    /// out with. The connect endpoints set the annotation when they write a new input Secret,
+    /// which changes no generation, so that they can tell a verdict on the new input from one
+    /// on the old; anyone who rotates an input Secret may set it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_input_at: Option<String>,
 }
 
 impl Connection {

@@ -203,8 +203,14 @@ mod tests {
         let (a, b) = (session(1_000), session(1_000));
         let token = a.csrf(&key(), "cookie-1");
         assert!(a.csrf_matches(&key(), "cookie-1", &token));
-        assert!(!a.csrf_matches(&key(), "cookie-2", &token), "another browser");
-        assert!(!b.csrf_matches(&key(), "cookie-1", &token), "another session");
+        assert!(
+            !a.csrf_matches(&key(), "cookie-2", &token),
+            "another browser"
+        );
+        assert!(
+            !b.csrf_matches(&key(), "cookie-1", &token),
+            "another session"
+        );
         assert!(!a.csrf_matches(&key(), "cookie-1", "forged"));
     }
 }

@@ -183,7 +183,10 @@ fn input(spec: &ConnectionSpec, connector: &ConnectorSpec, label: &str) -> Vec<F
             if !properties.contains_key(&f.field) {
                 found.push(error(
                     format!("spec.inputFrom[{i}].field"),
-                    format!("{:?} is not declared by {label} spec.{which}; use one of its properties", f.field),
+                    format!(
+                        "{:?} is not declared by {label} spec.{which}; use one of its properties",
+                        f.field
+                    ),
                 ));
             }
         }

@@ -33,6 +33,7 @@ use crate::controller::Context;
 use crate::controller::conditions::{self, READY};
 use crate::controller::connection::shared;
 use crate::error::Error;
+use crate::meta::INPUT_UPDATED_AT;
 use crate::schemas::{ConnectorSchemas, Owner};
 
 /// How long a static Connection may take to connect before the person is sent on with
@@ -117,7 +118,10 @@ pub async fn connect(
         ));
     }
     let found = find_connector(ctx, ns, &payload.connector, payload.connector_kind).await?;
-    let auth_type = check(&found.schemas(ctx, payload.auth_option_key.as_deref()), payload)?;
+    let auth_type = check(
+        &found.schemas(ctx, payload.auth_option_key.as_deref()),
+        payload,
+    )?;
     let tenant = provision::tenant(ctx, ns, claims).await?;
     let conn = provision::connection(ctx, ns, &tenant, found.kind, payload).await?;
     let tenant = tenant.name_any();
@@ -239,7 +243,11 @@ pub struct FoundConnector {
 
 impl FoundConnector {
     /// Its schemas, compiled once per generation as the reconcile's are.
-    pub fn schemas<'a>(&'a self, ctx: &'a Context, option: Option<&'a str>) -> ConnectorSchemas<'a> {
+    pub fn schemas<'a>(
+        &'a self,
+        ctx: &'a Context,
+        option: Option<&'a str>,
+    ) -> ConnectorSchemas<'a> {
         ConnectorSchemas {
             connector: &self.spec,
             label: &self.label,
@@ -282,7 +290,11 @@ pub async fn find_connector(
     if kind != Some(ConnectorKind::Connector) {
         let api: Api<ClusterConnector> = Api::all(ctx.client.clone());
         if let Some(c) = api.get_opt(name).await.map_err(unavailable)? {
-            return Ok(found(ConnectorKind::ClusterConnector, c.spec.0, &c.metadata));
+            return Ok(found(
+                ConnectorKind::ClusterConnector,
+                c.spec.0,
+                &c.metadata,
+            ));
         }
     }
     Err(ConnectError::new(
@@ -366,18 +378,21 @@ pub enum Settled {
     Pending,
 }
 
-/// Waits until the controller has reconciled the Connection's current generation to a
-/// verdict. A missing referenced object is not one: the input Secret is written just after
+/// Waits until the controller has reconciled the Connection's current generation and input
+/// to a verdict. A missing referenced object is not one: the input Secret is written just after
 /// the Connection, and the first reconcile may not see it yet.
 async fn wait_ready(ctx: &Context, conn: &Connection) -> Settled {
     let api: Api<Connection> =
         Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
     let generation = conn.meta().generation;
+    // The input as this request wrote it: a verdict on an earlier input is not the answer.
+    let input_at = conn.annotations().get(INPUT_UPDATED_AT);
     let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
     while tokio::time::Instant::now() < deadline {
         if let Ok(Some(now)) = api.get_opt(&conn.name_any()).await
             && let Some(status) = &now.status
             && status.observed_generation >= generation
+            && status.observed_input_at.as_ref() == input_at
             && let Some(ready) = conditions::find(&status.conditions, READY)
         {
             if conditions::is_true(&status.conditions, READY) == Some(true) {

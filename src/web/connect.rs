@@ -28,9 +28,11 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .route("/oauth/callback", get(callback))
         .route(
             "/connect/session/{token}",
-            get(super::connect_page::show).post(super::connect_page::submit).layer(
-                axum::extract::DefaultBodyLimit::max(super::connect_api::MAX_BODY),
-            ),
+            get(super::connect_page::show)
+                .post(super::connect_page::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    super::connect_api::MAX_BODY,
+                )),
         )
         .route(
             "/connect.js",
@@ -123,7 +125,10 @@ async fn callback(State(ctx): State<Arc<Context>>, Query(query): Query<CallbackQ
             Some(claims) => connect_result::failed(
                 &ctx,
                 &format!("{}/{}", claims.ns, claims.name),
-                claims.session.as_ref().expect("session_of returns session flows"),
+                claims
+                    .session
+                    .as_ref()
+                    .expect("session_of returns session flows"),
                 claims.redirect.clone(),
                 &err.to_string(),
             ),
@@ -164,8 +169,14 @@ async fn session_consented(
 ) -> Response {
     match super::consent_shared::connection(ctx, &claims.ns, &claims.name).await {
         Ok(conn) => {
-            connect_result::finish(ctx, &conn, mark, claims.redirect.clone(), Outcome::Connected)
-                .await
+            connect_result::finish(
+                ctx,
+                &conn,
+                mark,
+                claims.redirect.clone(),
+                Outcome::Connected,
+            )
+            .await
         }
         Err(err) => failure(&err),
     }

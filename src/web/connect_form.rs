@@ -301,14 +301,23 @@ mod tests {
         assert_eq!(
             names,
             [
-                "subdomain", "apiKey", "extra", "pageSize", "ratio", "region", "sandbox", "token"
+                "subdomain",
+                "apiKey",
+                "extra",
+                "pageSize",
+                "ratio",
+                "region",
+                "sandbox",
+                "token"
             ]
         );
         let kinds: Vec<Kind> = fields.iter().map(|f| f.kind).collect();
         use Kind::*;
         assert_eq!(
             kinds,
-            [Text, Password, Json, Integer, Number, Select, Checkbox, Password]
+            [
+                Text, Password, Json, Integer, Number, Select, Checkbox, Password
+            ]
         );
         let key = &fields[1];
         assert_eq!(
@@ -383,7 +392,11 @@ mod tests {
         let mut fields = fields(Some(&schema()));
         refill(
             &mut fields,
-            &posted(&[("apiKey", "sk_secret"), ("subdomain", "globex"), ("region", "eu")]),
+            &posted(&[
+                ("apiKey", "sk_secret"),
+                ("subdomain", "globex"),
+                ("region", "eu"),
+            ]),
         );
         assert_eq!(fields[0].value, "globex");
         assert_eq!(fields[1].value, "", "a password is never sent back");

@@ -86,7 +86,9 @@ pub async fn show(
     let popup = query.mode.as_deref() == Some("popup");
     let option = match opened.option(query.option.as_deref()) {
         Ok(option) => option,
-        Err(message) => return views::message(&ctx, StatusCode::BAD_REQUEST, "Not connected", &message),
+        Err(message) => {
+            return views::message(&ctx, StatusCode::BAD_REQUEST, "Not connected", &message);
+        }
     };
     if option.is_none() && opened.connector.spec.options.is_some() {
         return choose(&ctx, &opened, popup);
@@ -110,14 +112,7 @@ pub async fn submit(
     let posted: BTreeMap<String, String> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let popup = posted.get("mode").map(String::as_str) == Some("popup");
-    let key = ctx.config.state_key.clone();
-    let cookie = views::csrf_cookie(&headers);
-    let csrf_ok = match (&key, &cookie, posted.get("csrf")) {
-        (Some(key), Some(cookie), Some(token)) => opened.session.csrf_matches(key, cookie, token),
-        _ => false,
-    };
-    if !csrf_ok {
+    let Some(cookie) = csrf_cookie_if_valid(&ctx, &opened, &headers, &posted) else {
         tracing::info!("connect page: a form post without this browser's CSRF token refused");
         return views::message(
             &ctx,
@@ -125,63 +120,141 @@ pub async fn submit(
             "Not connected",
             "This form was not sent from the page this browser opened. Reload the page and try again.",
         );
-    }
-    let cookie = cookie.unwrap_or_default();
+    };
     let option = match opened.option(posted.get("option").map(String::as_str)) {
         Ok(option) => option,
-        Err(message) => return views::message(&ctx, StatusCode::BAD_REQUEST, "Not connected", &message),
-    };
-    let schema = input_schema(&ctx, &opened, option.as_deref());
-    let mut fields = form::fields(schema.as_ref());
-    let (input, unreadable) = form::read(&fields, schema.as_ref(), &posted);
-    let refused = |fields: Vec<Field>, general: Vec<String>, status| {
-        let mut fields = fields;
-        form::refill(&mut fields, &posted);
-        let view = form_view(&ctx, &opened, option.clone(), popup, fields, general, &cookie);
-        views::render(&ctx, status, &view, None)
-    };
-    if !unreadable.is_empty() {
-        for field in &mut fields {
-            field.errors.extend(unreadable.get(&field.name).cloned());
+        Err(message) => {
+            return views::message(&ctx, StatusCode::BAD_REQUEST, "Not connected", &message);
         }
-        return refused(fields, Vec::new(), StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let submission = Submission {
+        ctx: &ctx,
+        popup: posted.get("mode").map(String::as_str) == Some("popup"),
+        opened,
+        posted,
+        option,
+        cookie,
+    };
+    match submission.input() {
+        Ok((input, fields)) => submission.connect(input, fields).await,
+        Err(page) => *page,
     }
-    let checked = opened
-        .connector
-        .schemas(&ctx, option.as_deref())
-        .input_violations(&input);
-    match checked {
-        Err(err) => return refused(fields, vec![err.to_string()], StatusCode::UNPROCESSABLE_ENTITY),
-        Ok(violations) if !violations.is_empty() => {
-            let general = form::place(&mut fields, &violations);
-            return refused(fields, general, StatusCode::UNPROCESSABLE_ENTITY);
-        }
-        Ok(_) => {}
+}
+
+/// The browser's CSRF cookie, when the form carries the token bound to it and the session.
+fn csrf_cookie_if_valid(
+    ctx: &Context,
+    opened: &Opened,
+    headers: &HeaderMap,
+    posted: &BTreeMap<String, String>,
+) -> Option<String> {
+    let key = ctx.config.state_key.as_ref()?;
+    let cookie = views::csrf_cookie(headers)?;
+    let token = posted.get("csrf")?;
+    opened
+        .session
+        .csrf_matches(key, &cookie, token)
+        .then_some(cookie)
+}
+
+/// The input a form gave, valid, with the fields it came from.
+type Checked = (Map<String, Value>, Vec<Field>);
+
+/// A form post that passed the CSRF check.
+struct Submission<'a> {
+    ctx: &'a Context,
+    opened: Opened,
+    posted: BTreeMap<String, String>,
+    option: Option<String>,
+    popup: bool,
+    cookie: String,
+}
+
+impl Submission<'_> {
+    /// The form shown again with what was typed (passwords aside) and what is wrong.
+    fn refused(
+        &self,
+        mut fields: Vec<Field>,
+        general: Vec<String>,
+        status: StatusCode,
+    ) -> Response {
+        form::refill(&mut fields, &self.posted);
+        let view = form_view(
+            self.ctx,
+            &self.opened,
+            self.option.clone(),
+            self.popup,
+            fields,
+            general,
+            &self.cookie,
+        );
+        views::render(self.ctx, status, &view, None)
     }
-    let payload = payload(&opened, option.clone(), input, popup);
-    let ns = opened.session.ns.clone();
-    match backend_connect::connect(&ctx, &ns, &opened.session.tenant, &payload).await {
-        Err(err) => refused(fields, vec![err.message().to_owned()], err.status()),
-        Ok(Connected { next: Next::Consent(url), .. }) => Redirect::to(url.as_str()).into_response(),
-        Ok(Connected { connection, next: Next::Settled(settled), .. }) => match settled {
-            Settled::Failed { message, .. } => refused(
-                fields,
-                vec![format!("Not connected: {message}")],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            settled => {
-                let outcome = match settled {
-                    Settled::Connected => Outcome::Connected,
-                    _ => Outcome::Pending,
-                };
-                let mark = SessionMark {
-                    marker: opened.session.marker(),
-                    popup,
-                };
-                let redirect = opened.session.redirect.clone();
-                connect_result::finish(&ctx, &connection, &mark, redirect, outcome).await
+
+    /// The input the form gives, checked with the reconcile's validator; the form again with
+    /// each complaint at its field otherwise.
+    fn input(&self) -> Result<Checked, Box<Response>> {
+        let invalid = StatusCode::UNPROCESSABLE_ENTITY;
+        let schema = input_schema(self.ctx, &self.opened, self.option.as_deref());
+        let mut fields = form::fields(schema.as_ref());
+        let (input, unreadable) = form::read(&fields, schema.as_ref(), &self.posted);
+        if !unreadable.is_empty() {
+            for field in &mut fields {
+                field.errors.extend(unreadable.get(&field.name).cloned());
             }
-        },
+            return Err(Box::new(self.refused(fields, Vec::new(), invalid)));
+        }
+        let checked = self
+            .opened
+            .connector
+            .schemas(self.ctx, self.option.as_deref())
+            .input_violations(&input);
+        match checked {
+            Err(err) => Err(Box::new(self.refused(
+                fields,
+                vec![err.to_string()],
+                invalid,
+            ))),
+            Ok(violations) if !violations.is_empty() => {
+                let general = form::place(&mut fields, &violations);
+                Err(Box::new(self.refused(fields, general, invalid)))
+            }
+            Ok(_) => Ok((input, fields)),
+        }
+    }
+
+    /// Connects as `POST /connect` does, and shows where that led.
+    async fn connect(&self, input: Map<String, Value>, fields: Vec<Field>) -> Response {
+        let (ctx, session) = (self.ctx, &self.opened.session);
+        let payload = payload(&self.opened, self.option.clone(), input, self.popup);
+        let settled = match backend_connect::connect(ctx, &session.ns, &session.tenant, &payload)
+            .await
+        {
+            Err(err) => return self.refused(fields, vec![err.message().to_owned()], err.status()),
+            Ok(Connected {
+                next: Next::Consent(url),
+                ..
+            }) => return Redirect::to(url.as_str()).into_response(),
+            Ok(Connected {
+                connection,
+                next: Next::Settled(settled),
+                ..
+            }) => (connection, settled),
+        };
+        let outcome = match settled.1 {
+            Settled::Failed { message, .. } => {
+                let general = vec![format!("Not connected: {message}")];
+                return self.refused(fields, general, StatusCode::UNPROCESSABLE_ENTITY);
+            }
+            Settled::Connected => Outcome::Connected,
+            Settled::Pending => Outcome::Pending,
+        };
+        let mark = SessionMark {
+            marker: session.marker(),
+            popup: self.popup,
+        };
+        let redirect = session.redirect.clone();
+        connect_result::finish(ctx, &settled.0, &mark, redirect, outcome).await
     }
 }
 
@@ -210,14 +283,19 @@ async fn open(ctx: &Context, token: &str) -> Result<Opened, Response> {
             "This connect link was already used. To connect again, start again from the application.",
         ));
     }
-    let refused = |err: ConnectError| views::message(ctx, err.status(), "Not connected", err.message());
+    let refused =
+        |err: ConnectError| views::message(ctx, err.status(), "Not connected", err.message());
     let (kind, name, reconnect) = match &session.target {
         Target::Connector { kind, name } => (*kind, name.clone(), None),
         Target::Connection { name } => {
             let conn = tenants_connection(ctx, &session.ns, &session.tenant, name)
                 .await
                 .map_err(refused)?;
-            (conn.connector_kind(), conn.spec.connector_ref.name.clone(), Some(conn))
+            (
+                conn.connector_kind(),
+                conn.spec.connector_ref.name.clone(),
+                Some(conn),
+            )
         }
     };
     let connector = find_connector(ctx, &session.ns, &name, Some(kind))
@@ -237,10 +315,11 @@ fn input_schema(ctx: &Context, opened: &Opened, option: Option<&str>) -> Option<
 
 fn connector_view(opened: &Opened) -> ConnectorView {
     let spec = &opened.connector.spec;
-    let logo = spec
-        .logo_uri
-        .clone()
-        .filter(|l| ["https://", "http://", "data:image/"].iter().any(|p| l.starts_with(p)));
+    let logo = spec.logo_uri.clone().filter(|l| {
+        ["https://", "http://", "data:image/"]
+            .iter()
+            .any(|p| l.starts_with(p))
+    });
     ConnectorView {
         name: spec
             .display_name
@@ -322,7 +401,12 @@ fn form_view(
 }
 
 /// What the session and the form ask `POST /connect`'s path to do.
-fn payload(opened: &Opened, option: Option<String>, input: Map<String, Value>, popup: bool) -> Payload {
+fn payload(
+    opened: &Opened,
+    option: Option<String>,
+    input: Map<String, Value>,
+    popup: bool,
+) -> Payload {
     let session = &opened.session;
     let connection = match &opened.reconnect {
         Some(conn) => Some(conn.name_any()),
@@ -342,7 +426,10 @@ fn payload(opened: &Opened, option: Option<String>, input: Map<String, Value>, p
                 .take(8)
                 .collect();
             // Within a name's 253 characters, with room for `-input` and `-credentials`.
-            Some(format!("{}-{suffix}", base.chars().take(200).collect::<String>()))
+            Some(format!(
+                "{}-{suffix}",
+                base.chars().take(200).collect::<String>()
+            ))
         }
         None => None,
     };

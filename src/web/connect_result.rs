@@ -76,7 +76,9 @@ pub async fn finish(
     let connection = format!("{ns}/{}", conn.name_any());
     let message = match outcome {
         Outcome::Connected => "Connected. You can close this window.".to_owned(),
-        Outcome::Pending => format!("Connection {connection} is still connecting; its status will tell."),
+        Outcome::Pending => {
+            format!("Connection {connection} is still connecting; its status will tell.")
+        }
         Outcome::Failed(_) => "Not connected: the provider did not grant access.".to_owned(),
     };
     result(ctx, &connection, mark.popup, redirect, outcome, &message)

@@ -104,7 +104,8 @@ async fn handle(ctx: &Context, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     session.multiple = request.allow_multiple_connections;
     session.redirect = request.redirect_uri;
     let sealed = session.seal(key);
-    let expires_at = Timestamp::from_second(session.exp).map_or_else(|_| String::new(), |t| t.to_string());
+    let expires_at =
+        Timestamp::from_second(session.exp).map_or_else(|_| String::new(), |t| t.to_string());
     let body = json!({
         "token": sealed,
         "url": format!("{public}/connect/session/{sealed}"),
@@ -153,7 +154,8 @@ async fn target(
     };
     let found = find_connector(ctx, ns, &name, kind).await?;
     let schemas = found.schemas(ctx, request.auth_option_key.as_deref());
-    let refuse = |err: crate::error::Error| ConnectError::invalid("invalid_session", err.to_string());
+    let refuse =
+        |err: crate::error::Error| ConnectError::invalid("invalid_session", err.to_string());
     if let Some(option) = &request.auth_option_key {
         shared::auth_method(&found.spec, Some(option), "authOptionKey").map_err(refuse)?;
     }

@@ -104,7 +104,11 @@ pub fn render(ctx: &Context, status: StatusCode, view: &View, cookie: Option<&st
         Ok(html) => html,
         Err(err) => {
             tracing::error!(error = %err, "the connect page did not render");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be drawn").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn",
+            )
+                .into_response();
         }
     };
     let logo = view.connector.as_ref().and_then(|c| c.logo.as_deref());
@@ -216,14 +220,20 @@ mod tests {
     fn pages_allow_only_the_operator_the_logo_and_the_listed_frames() {
         let none = page_headers(&[], Some("https://cdn.example.com/logo.png"));
         let csp = none[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(csp.starts_with("default-src 'self'; img-src 'self' data: https://cdn.example.com;"), "{csp}");
+        assert!(
+            csp.starts_with("default-src 'self'; img-src 'self' data: https://cdn.example.com;"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(none[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(none[header::CACHE_CONTROL], "no-store");
         assert_eq!(none[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let framed = page_headers(&["https://app.example.com".into()], Some("javascript:x"));
         let csp = framed[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(csp.contains("frame-ancestors https://app.example.com;"), "{csp}");
+        assert!(
+            csp.contains("frame-ancestors https://app.example.com;"),
+            "{csp}"
+        );
         assert!(csp.contains("img-src 'self' data:;"), "{csp}");
         assert!(framed.get(header::X_FRAME_OPTIONS).is_none());
     }
@@ -258,6 +268,9 @@ mod tests {
             .render(minijinja::value::Serde(&view))
             .unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
-        assert!(html.contains("<h1>&lt;b&gt;x&lt;&#x2f;b&gt;</h1>"), "{html}");
+        assert!(
+            html.contains("<h1>&lt;b&gt;x&lt;&#x2f;b&gt;</h1>"),
+            "{html}"
+        );
     }
 }

@@ -18,7 +18,7 @@ use super::connect_api::{ConnectError, Payload};
 use crate::api::{Connection, ConnectorKind, Tenant};
 use crate::auth::access_token::TenantClaims;
 use crate::controller::Context;
-use crate::meta::CONNECT_MANAGER;
+use crate::meta::{CONNECT_MANAGER, INPUT_UPDATED_AT};
 
 /// Marks what the endpoint created, so a person can tell it from what they applied.
 pub const CREATED_BY_LABEL: &str = "plugboard.dev/created-by";
@@ -358,11 +358,30 @@ pub async fn connection(
         }
     };
     let strings = string_input(payload);
-    if !strings.is_empty() {
-        let secret_name = format!("{}-input", conn.name_any());
-        input_secret(ctx, &conn, &secret_name, strings).await?;
+    if strings.is_empty() {
+        return Ok(conn);
     }
-    Ok(conn)
+    let secret_name = format!("{}-input", conn.name_any());
+    input_secret(ctx, &conn, &secret_name, strings).await?;
+    input_updated(&api, &conn).await
+}
+
+/// Marks the Connection's input as new. A changed input Secret changes no generation, so
+/// without the mark a caller waiting for the Connection's verdict could not tell the verdict
+/// on this input from the one on the input before it: the status echoes the mark.
+async fn input_updated(
+    api: &Api<Connection>,
+    conn: &Connection,
+) -> Result<Connection, ConnectError> {
+    let at = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = json!({"metadata": {"annotations": {INPUT_UPDATED_AT: at}}});
+    let params = PatchParams {
+        field_manager: Some(CONNECT_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(&conn.name_any(), &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|err| conflict_or(err, &format!("Connection {:?}", conn.name_any())))
 }
 
 /// The payload's string input: it goes into the input Secret, never the spec.

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::Resource;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
 
 use super::outcome::{Done, Retry, Schedule, Stage};
 use super::schedule::{self, BACKOFF_MIN, Dice};
@@ -21,6 +21,7 @@ use crate::controller::conditions::{
     self, AUTHORIZED, Desired, READY, RECONCILING, STALLED, TESTED,
 };
 use crate::error::{AtFault, Error};
+use crate::meta::INPUT_UPDATED_AT;
 
 /// The conditions and state for a connected Connection.
 fn connected_conditions(tested: bool) -> (ConnectionState, Vec<Desired>) {
@@ -175,6 +176,7 @@ fn next(
         observed_generation: generation,
         conditions: conditions::merge(&current.conditions, &desired, generation, &Time(now)),
         state: Some(state),
+        observed_input_at: conn.annotations().get(INPUT_UPDATED_AT).cloned(),
         ..current
     };
     fill(&mut status);
