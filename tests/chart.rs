@@ -393,7 +393,11 @@ fn the_optional_objects_point_at_the_operator() {
     let only = |path: &str| (path.to_owned(), name.clone(), "http".to_owned());
     assert_eq!(
         paths,
-        [only("/connect"), only("/connect.js"), only("/oauth/callback")],
+        [
+            only("/connect"),
+            only("/connect.js"),
+            only("/oauth/callback")
+        ],
         "only the connect endpoints are public"
     );
 

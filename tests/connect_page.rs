@@ -401,7 +401,7 @@ async fn an_oauth2_connector_goes_through_the_providers_consent_and_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_popup_answers_the_apps_promise_and_closes() {
+async fn the_popup_answers_the_apps_promise_and_a_closed_window_or_expired_session_rejects_it() {
     let scene = Scene::start().await;
     let done = format!("{}/done", scene.app.uri());
     let (_, session) = scene
@@ -409,6 +409,9 @@ async fn the_popup_answers_the_apps_promise_and_closes() {
         .await;
     let (_, expired) = scene
         .session_url(json!({"connector": "stripe", "expiresIn": 1}))
+        .await;
+    let (_, closed) = scene
+        .session_url(json!({"connector": "stripe", "redirectUri": done}))
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let app = format!("{}/app", scene.app.uri());
@@ -418,6 +421,8 @@ async fn the_popup_answers_the_apps_promise_and_closes() {
         {"fill": {"apiKey": KEY}}, {"submit": true},
         {"result": "resolved"},
         {"goto": format!("{app}?session={expired}")}, {"promise": "expired"},
+        {"app": {"url": format!("{app}?session={closed}"), "click": "Connect an account"}},
+        {"close": true}, {"result": "closed"},
     ]))
     .await;
     assert_eq!(reads["popup"]["heading"], "Connect Stripe");
@@ -432,6 +437,12 @@ async fn the_popup_answers_the_apps_promise_and_closes() {
         (&expired["ok"], &expired["code"]),
         (&json!(false), &json!("session_expired")),
         "{expired}"
+    );
+    let closed = &reads["closed"];
+    assert_eq!(
+        (&closed["ok"], &closed["code"]),
+        (&json!(false), &json!("window_closed")),
+        "{closed}"
     );
     scene.ready("globex-stripe").await;
     scene.cluster.cleanup().await;

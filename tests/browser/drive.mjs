@@ -14,6 +14,7 @@
 //   {"screenshot": name}          save <artifacts>/<name>.png
 //   {"app": {url, click}}         open the app page, click its button, follow the popup
 //   {"result": label}             wait for the app page's window.connectResult and record it
+//   {"close": true}               close the current (popup) window, as a person would
 //   {"promise": label}            click the current (app) page's #connect, record its result
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -118,6 +119,9 @@ try {
         page = app;
         break;
       }
+      case "close":
+        await page.close();
+        break;
       case "promise": {
         await page.click("#connect");
         await page.waitForFunction(() => window.connectResult !== undefined, null, { timeout: 30000 });
