@@ -62,6 +62,8 @@ impl Scene {
         let mut stripe = static_connector("stripe", &provider.uri());
         stripe["spec"]["inputSchema"]["properties"]["apiKey"]["format"] = json!("password");
         stripe["spec"]["inputSchema"]["properties"]["apiKey"]["title"] = json!("Secret key");
+        stripe["spec"]["inputSchema"]["properties"]["apiKey"]["description"] =
+            json!("In the Stripe dashboard: Developers → API keys");
         stripe["spec"]["logoUri"] = json!(LOGO);
         create(&apis.0, stripe).await;
         create(&apis.0, multi_auth_connector(&provider.uri())).await;

@@ -314,19 +314,7 @@ fn input_schema(ctx: &Context, opened: &Opened, option: Option<&str>) -> Option<
 }
 
 fn connector_view(opened: &Opened) -> ConnectorView {
-    let spec = &opened.connector.spec;
-    let logo = spec.logo_uri.clone().filter(|l| {
-        ["https://", "http://", "data:image/"]
-            .iter()
-            .any(|p| l.starts_with(p))
-    });
-    ConnectorView {
-        name: spec
-            .display_name
-            .clone()
-            .unwrap_or_else(|| opened.connector.name.clone()),
-        logo,
-    }
+    ConnectorView::of(&opened.connector)
 }
 
 /// The page that asks which of the connector's auth options to use.

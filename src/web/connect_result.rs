@@ -5,7 +5,8 @@
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
-use super::connect_views::{self as views, ResultView, View};
+use super::backend_connect::find_connector;
+use super::connect_views::{self as views, ConnectorView, ResultView, View};
 use crate::api::Connection;
 use crate::auth::connect_session::Session;
 use crate::auth::state::SessionMark;
@@ -74,14 +75,34 @@ pub async fn finish(
         record_spent(ctx, &ns, &conn.name_any(), &mark.marker).await;
     }
     let connection = format!("{ns}/{}", conn.name_any());
+    let kind = Some(conn.connector_kind());
+    let connector = find_connector(ctx, &ns, &conn.spec.connector_ref.name, kind)
+        .await
+        .ok()
+        .map(|found| ConnectorView::of(&found));
+    let app = connector
+        .as_ref()
+        .map_or("The account", |c| c.name.as_str());
     let message = match outcome {
-        Outcome::Connected => "Connected. You can close this window.".to_owned(),
+        Outcome::Connected => format!("{app} is connected. You can close this window."),
         Outcome::Pending => {
             format!("Connection {connection} is still connecting; its status will tell.")
         }
         Outcome::Failed(_) => "Not connected: the provider did not grant access.".to_owned(),
     };
-    result(ctx, &connection, mark.popup, redirect, outcome, &message)
+    let shown = Shown {
+        connection: &connection,
+        connector,
+        message: &message,
+    };
+    result(ctx, shown, mark.popup, redirect, outcome)
+}
+
+/// What a result page names.
+struct Shown<'a> {
+    connection: &'a str,
+    connector: Option<ConnectorView>,
+    message: &'a str,
 }
 
 /// Ends a session whose consent was not granted, showing `message`.
@@ -93,17 +114,22 @@ pub fn failed(
     message: &str,
 ) -> Response {
     let outcome = Outcome::Failed("authorization_failed");
-    result(ctx, connection, mark.popup, redirect, outcome, message)
+    let shown = Shown {
+        connection,
+        connector: None,
+        message,
+    };
+    result(ctx, shown, mark.popup, redirect, outcome)
 }
 
 fn result(
     ctx: &Context,
-    connection: &str,
+    shown: Shown<'_>,
     popup: bool,
     redirect: Option<String>,
     outcome: Outcome,
-    message: &str,
 ) -> Response {
+    let connection = shown.connection;
     let target = redirect.as_deref().and_then(|r| url::Url::parse(r).ok());
     let back = target.clone().map(|mut url| {
         url.query_pairs_mut()
@@ -123,7 +149,8 @@ fn result(
         view: "result",
         title: heading.to_owned(),
         heading: heading.to_owned(),
-        message: message.to_owned(),
+        message: shown.message.to_owned(),
+        connector: shown.connector,
         result: Some(ResultView {
             status: outcome.status(),
             connection: connection.to_owned(),

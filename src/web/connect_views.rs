@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::backend_connect::FoundConnector;
 use super::connect_form::Field;
 use crate::controller::Context;
 
@@ -37,6 +38,25 @@ pub struct ConnectorView {
     pub name: String,
     /// `logoUri`, when it is an http(s) or data URL.
     pub logo: Option<String>,
+}
+
+impl ConnectorView {
+    pub fn of(found: &FoundConnector) -> Self {
+        let spec = &found.spec;
+        // Only what an <img> can show; anything else is left out rather than drawn broken.
+        let logo = spec.logo_uri.clone().filter(|l| {
+            ["https://", "http://", "data:image/"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        });
+        Self {
+            name: spec
+                .display_name
+                .clone()
+                .unwrap_or_else(|| found.name.clone()),
+            logo,
+        }
+    }
 }
 
 /// One auth option to choose from.
